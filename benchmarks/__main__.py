@@ -1,0 +1,27 @@
+"""python -m benchmarks {synth,prepare,model,train,translate,quality,all,report}"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from benchmarks import report
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("name", choices=["synth", "prepare", "model", "train", "translate", "quality", "all", "report"])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    names = ["synth", "prepare", "model", "train", "translate", "quality"] if args.name == "all" else [args.name]
+    for name in names:
+        if name == "report":
+            continue
+        module = __import__(f"benchmarks.{name}", fromlist=["run"])
+        result = module.run(**(module.QUICK if args.quick and hasattr(module, "QUICK") else {}))
+        print(json.dumps(result, indent=2)[:4000])
+    print(f"wrote {report.write()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Timing, peak-memory and result-file helpers shared by every benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+
+
+def run_measured(command: list[str]) -> dict:
+    """Run a command in a fresh process: wall seconds and peak RSS (MiB) of it and its children."""
+    wrapper = [sys.executable, "-m", "benchmarks.measure", "--", *command]
+    start = time.perf_counter()
+    output = subprocess.run(wrapper, check=True, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - start
+    stats = json.loads(output.strip().splitlines()[-1])
+    return {"command": " ".join(command), "seconds": round(wall, 2), **stats}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save_result(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    result = {"benchmark": name, "machine": machine(), "date": time.strftime("%Y-%m-%d"), **result}
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

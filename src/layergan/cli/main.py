@@ -1,0 +1,27 @@
+"""Entry point: `layergan <command>`; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from layergan import __version__
+from layergan.cli.common import LayerganGroup
+from layergan.cli.synth import synth_data
+
+
+@click.group(cls=LayerganGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="layergan")
+def main():
+    """Synthesize thermal (LWIR) images from colour images and segmentation.
+
+    \b
+    Typical workflow:
+      layergan synth-data --out data/raw         # or bring a ThermalWorld folder
+      layergan prepare --src data/raw --out data/prepared
+      layergan train --method layergan --data data/prepared --out runs/lg
+      layergan evaluate --runs runs/lg --data data/prepared --out reports/lg
+      layergan translate --checkpoint runs/lg --input new_scenes --out synthetic
+    """
+
+
+main.add_command(synth_data)

@@ -1,0 +1,66 @@
+"""Figures: thermal frames through a perceptual colormap with a °C colorbar.
+
+matplotlib draws the colorbars and labels; PNGs are saved without the
+version metadata so that equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from layergan.io import write_bytes  # noqa: E402
+
+THERMAL_CMAP = "inferno"
+
+
+def thermal_to_rgb(thermal: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """(H, W) °C -> (H, W, 3) uint8 through the thermal colormap."""
+    lut = (plt.get_cmap(THERMAL_CMAP)(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    scaled = np.clip((thermal - vmin) / max(vmax - vmin, 1e-6), 0, 1)
+    return lut[np.nan_to_num(scaled * 255).astype(np.uint8)]
+
+
+def thermal_range(frames: Sequence[np.ndarray]) -> tuple[float, float]:
+    """A shared display window: the 1st to 99th percentile over all frames."""
+    values = np.concatenate([np.asarray(f, np.float32).reshape(-1)[::7] for f in frames])
+    lo, hi = np.percentile(values[np.isfinite(values)], [1, 99])
+    return float(lo), float(max(hi, lo + 1.0))
+
+
+def save_grid(path: str | Path, rows: Sequence[Sequence[np.ndarray]], column_titles: Sequence[str],
+              thermal_columns: Sequence[int], title: str | None = None, cell_inches: float = 2.2) -> None:
+    """A grid of images, rows x columns. Thermal columns (°C arrays) share one window and a colorbar."""
+    thermal = [row[c] for row in rows for c in thermal_columns]
+    vmin, vmax = thermal_range(thermal) if thermal else (0.0, 1.0)
+    n_rows, n_cols = len(rows), len(column_titles)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + 1.0, cell_inches * n_rows * 0.8 + 0.5),
+                             squeeze=False, constrained_layout=True)
+    image = None
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            ax = axes[r][c]
+            if c in thermal_columns:
+                image = ax.imshow(cell, cmap=THERMAL_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")
+            else:
+                ax.imshow(cell, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(column_titles[c], fontsize=9)
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.01)
+        bar.set_label("temperature (°C)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
