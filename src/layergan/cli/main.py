@@ -6,6 +6,7 @@ import click
 
 from layergan import __version__
 from layergan.cli.common import LayerganGroup
+from layergan.cli.prepare import prepare_command
 from layergan.cli.synth import synth_data
 
 
@@ -25,3 +26,4 @@ def main():
 
 
 main.add_command(synth_data)
+main.add_command(prepare_command)
