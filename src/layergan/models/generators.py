@@ -1,0 +1,76 @@
+"""The paper's conditional style-based generators.
+
+seg2thermal (approach 1): encoder input = edge-marked segmentation + R; T via the styles.
+layergan (approach 2):    adds RGB and per-class masks; the last synthesis block is split
+                          into one branch per class and the output is sum_k mask_k * branch_k.
+layergan-reduced:         approach 2's input with a single branch (the paper's ablation).
+
+Which layers a branch owns: the whole last synthesis block (upsampling conv, conv and
+toImage), narrowed by `branch_divisor`. Owning the finest block is what lets a branch
+shape its class's texture; sharing everything coarser keeps K branches affordable
+(K full-width last blocks would cost about 5x the single-branch generator at 64 px).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from layergan.models.encoder import StyleEncoder
+from layergan.models.stylegan2 import SynthesisNetwork
+
+INPUT_CHANNELS = {"rgb": 3, "seg": 3, "r": 1, "edges": 1}
+
+
+def condition_channels(keys: tuple[str, ...], num_classes: int) -> int:
+    return sum(num_classes if k == "masks" else INPUT_CHANNELS[k] for k in keys)
+
+
+def gather_condition(batch: dict[str, torch.Tensor], keys: tuple[str, ...]) -> torch.Tensor:
+    return torch.cat([batch[k] for k in keys], dim=1)
+
+
+class ConditionalStyleGenerator(nn.Module):
+    def __init__(self,
+                 input_keys: tuple[str, ...],  # batch entries concatenated as the encoder input
+                 num_classes: int,  # classes (T has 2 entries per class)
+                 resolution: int,  # output size S (power of two, 32..512)
+                 w_dim: int = 512,  # style width
+                 channel_base: int = 16384,  # synthesis channels at r: min(base / r, max)
+                 channel_max: int = 512,  # synthesis channel cap
+                 branches: int = 1,  # 1, or one output branch per class
+                 branch_divisor: int = 4,  # branch width divisor (branches > 1 only)
+                 noise_skips: int = 8,  # encoder-to-noise 1x1 convs
+                 encoder_weights: str = "none"):  # "imagenet" to start the ResNet-18 from ImageNet
+        super().__init__()
+        assert branches in (1, num_classes), "branches must be 1 or the number of classes"
+        self.input_keys, self.num_classes, self.resolution = tuple(input_keys), num_classes, resolution
+        self.synthesis = SynthesisNetwork(w_dim, resolution, 1, channel_base, channel_max, branches,
+                                          branch_divisor if branches > 1 else 1)
+        coarse = min(self.synthesis.blocks[0].num_ws + self.synthesis.blocks[1].num_ws, self.synthesis.num_ws)
+        middle = min(6, self.synthesis.num_ws - coarse)
+        self.encoder = StyleEncoder(condition_channels(self.input_keys, num_classes), 2 * num_classes, resolution,
+                                    w_dim, self.synthesis.num_ws, coarse, middle, self.synthesis.layer_resolutions,
+                                    noise_skips, encoder_weights)
+        # Skip-fed noise carries signal, not noise: start its strength at 1. At StyleGAN2's 0 the
+        # 1x1 convs would receive no gradient until the strength had moved.
+        layers = [conv for block in self.synthesis.blocks for conv in block.convs]
+        with torch.no_grad():
+            for layer, source in zip(layers, self.encoder.noise_sources):
+                if source is not None:
+                    for strength in layer.noise_strengths:
+                        strength.fill_(1.0)
+
+    @property
+    def branches(self) -> int:
+        return self.synthesis.branches
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        condition = gather_condition(batch, self.input_keys)
+        assert condition.shape[-1] == self.resolution, (condition.shape, self.resolution)
+        ws, noises = self.encoder(condition, batch["t"])
+        layers = self.synthesis(ws, noises)  # (N, K, 1, S, S)
+        if self.branches == 1:
+            return {"thermal": layers[:, 0]}
+        masks = batch["masks"].to(layers.dtype).unsqueeze(2)  # (N, K, 1, S, S)
+        return {"thermal": (layers * masks).sum(dim=1), "branches": layers}

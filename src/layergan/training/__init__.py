@@ -1,0 +1,1 @@
+"""Training: configs, losses, the generic loop, checkpoints, distributed helpers."""

@@ -1,0 +1,126 @@
+"""Run configuration: dataclasses, serialized to YAML, saved at the start of a run and in every checkpoint.
+
+Precedence, lowest first: these defaults < the method's published defaults
+(registry) < the --config YAML file < command-line options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from layergan.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    w_dim: int = 256  # style width (StyleGAN2 uses 512; 256 keeps CPU runs fast)
+    channel_base: int = 8192  # synthesis channels at r: min(base / r, max)
+    channel_max: int = 256
+    d_channel_base: int = 4096  # residual discriminator channels
+    d_channel_max: int = 256
+    branch_divisor: int = 4  # layergan: branch width = last-block channels / divisor
+    noise_skips: int = 8  # encoder-to-noise 1x1 convs (the paper's eight)
+    encoder_weights: str = "none"  # none | imagenet (downloads torchvision's ResNet-18 weights)
+    ngf: int = 64  # pix2pix / ThermalGAN U-Net width
+    ndf: int = 64  # PatchGAN width
+    pix2pix_input: str = "rgb"  # rgb | rgb+seg
+
+
+@dataclass
+class LossConfig:
+    l1: float = 100.0  # lambda_L1 (eq. 3)
+    adv: float = 1.0  # lambda_adv (eq. 3)
+    gp: float = 10.0  # lambda_GP (eq. 2; WGAN-GP's published value)
+    drift: float = 0.001  # epsilon-drift on real critic scores (ProGAN), keeps WGAN scores bounded
+    stage1_l1: float = 100.0  # ThermalGAN stage-1 temperature L1
+    class_adv_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class critic weights
+    class_l1_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class L1 weights
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 0.002
+    lr_d: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    class_lr: dict[str, float] = field(default_factory=dict)  # layergan: per-class lr multipliers (branch + D)
+
+
+@dataclass
+class TrainConfig:
+    method: str = "layergan"
+    data: str = ""
+    out: str = ""
+    size: int = 64  # output resolution (power of two, 32..512)
+    batch: int = 8  # global batch, split evenly across ranks
+    steps: int = 2000
+    seed: int = 0
+    encoding: str = "residual"  # absolute | residual (see docs/data.md)
+    workers: int = 2  # DataLoader workers per rank
+    log_every: int = 20
+    sample_every: int = 200
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    ema_half_life_images: float = 2000.0  # G_ema half-life (StyleGAN2's ema_kimg, in images)
+    ema_rampup: float = 0.05  # half-life <= images seen * rampup, for short runs
+    fp32: bool = False  # CUDA: turn off bf16 autocast and channels_last
+    compile: bool = False  # torch.compile the generator and discriminators
+    deterministic: bool = False  # torch.use_deterministic_algorithms (exact resume on CPU)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def validate(self, world_size: int = 1) -> None:
+        if self.size < 32 or self.size > 512 or self.size & (self.size - 1):
+            raise ConfigError(f"size must be a power of two from 32 to 512, got {self.size}")
+        if self.batch < 1 or self.batch % world_size:
+            raise ConfigError(f"batch {self.batch} must be >= 1 and divisible by the number of processes {world_size}")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if self.encoding not in ("absolute", "residual"):
+            raise ConfigError(f"encoding must be absolute or residual, got {self.encoding!r}")
+        for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """Apply nested overrides ({'optim': {'lr_g': 1e-4}, 'steps': 10}), refusing unknown keys."""
+    def apply(obj, values: dict, prefix: str):
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: {prefix or 'config'} must be a mapping")
+        known = {f.name: f for f in dataclasses.fields(obj)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{source}: unknown option {prefix}{key}; known: {', '.join(known)}")
+            current = getattr(obj, key)
+            if dataclasses.is_dataclass(current):
+                apply(current, value, f"{prefix}{key}.")
+            else:
+                if isinstance(current, bool) and not isinstance(value, bool):
+                    raise ConfigError(f"{source}: {prefix}{key} must be true or false, got {value!r}")
+                if isinstance(current, (int, float)) and not isinstance(current, bool):
+                    try:
+                        value = type(current)(value)
+                    except (TypeError, ValueError):
+                        raise ConfigError(f"{source}: {prefix}{key} must be a number, got {value!r}") from None
+                setattr(obj, key, value)
+
+    result = dataclasses.replace(config, model=dataclasses.replace(config.model),
+                                 loss=dataclasses.replace(config.loss), optim=dataclasses.replace(config.optim))
+    apply(result, overrides, "")
+    return result
+
+
+def from_dict(data: dict, source: str = "config") -> TrainConfig:
+    return merge(TrainConfig(), data, source)

@@ -1,0 +1,157 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from layergan.errors import ConfigError
+from layergan.models.discriminator import ResidualDiscriminator
+from layergan.models.registry import METHODS, get_method
+from layergan.models.stylegan2 import SynthesisNetwork, modulated_conv2d
+from layergan.training.config import TrainConfig
+from layergan.training.losses import gradient_penalty
+
+CLASSES = ("background", "person", "car")
+TINY = {"w_dim": 32, "channel_base": 512, "channel_max": 32, "d_channel_base": 256, "d_channel_max": 32,
+        "ngf": 8, "ndf": 8}
+
+
+def tiny_config(method, size=32):
+    cfg = TrainConfig(method=method, size=size)
+    for k, v in TINY.items():
+        setattr(cfg.model, k, v)
+    return cfg
+
+
+def fake_batch(n=2, size=32, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n, size // 8, size // 8), generator=g)
+    labels = F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+    masks = F.one_hot(labels, classes).permute(0, 3, 1, 2).float()
+    r = torch.rand(n, 1, size, size, generator=g) * 2 - 1
+    return {
+        "rgb": torch.rand(n, 3, size, size, generator=g) * 2 - 1, "seg": torch.rand(n, 3, size, size, generator=g),
+        "masks": masks, "edges": torch.zeros(n, 1, size, size), "r": r, "r_celsius": r * 50,
+        "t": torch.rand(n, 2 * classes, generator=g), "target": torch.rand(n, 1, size, size, generator=g) * 2 - 1,
+        "thermal": torch.rand(n, 1, size, size, generator=g) * 30, "valid": torch.ones(n, 1, size, size),
+        "instances": labels * 65536,
+    }
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_output_shapes(method, size):
+    if size == 128 and method in ("pix2pix", "thermalgan"):
+        pytest.skip("U-Net depth is covered at 32/64; 128 only adds time")
+    built = get_method(method).build(tiny_config(method, size), CLASSES)
+    out = built.G(fake_batch(size=size))
+    assert out["thermal"].shape == (2, 1, size, size)
+    if method == "layergan":
+        assert out["branches"].shape == (2, 3, 1, size, size)
+
+
+@pytest.mark.parametrize("base, cap", [(256, 16), (1024, 64)])
+def test_synthesis_channel_counts(base, cap):
+    net = SynthesisNetwork(w_dim=16, resolution=32, channel_base=base, channel_max=cap)
+    widths = [b.convs[-1].weights[0].shape[0] for b in net.blocks]
+    assert widths == [min(base // r, cap) for r in (4, 8, 16, 32)]
+    assert net(torch.randn(3, net.num_ws, 16), net.random_noise(3)).shape == (3, 1, 1, 32, 32)
+
+
+def test_modulated_conv_equals_per_sample_convolution():
+    torch.manual_seed(0)
+    x, weight, styles = torch.randn(3, 5, 9, 9), torch.randn(4, 5, 3, 3), torch.randn(3, 5)
+    out = modulated_conv2d(x, weight, styles, demodulate=True)
+    for i in range(3):
+        w = weight * styles[i].reshape(1, 5, 1, 1)
+        w = w / w.square().sum(dim=[1, 2, 3], keepdim=True).add(1e-8).sqrt()
+        assert torch.allclose(out[i:i + 1], F.conv2d(x[i:i + 1], w, padding=1), atol=1e-5)
+
+
+def test_demodulation_gives_unit_output_variance():
+    torch.manual_seed(0)
+    x = torch.randn(8, 64, 32, 32)
+    out = modulated_conv2d(x, torch.randn(64, 64, 3, 3), torch.rand(8, 64) * 3 + 0.1, demodulate=True)
+    assert abs(out.var().item() - 1.0) < 0.05
+
+
+def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
+    built = get_method("layergan").build(tiny_config("layergan"), CLASSES)
+    loss = built.make_loss(built.G, built.Ds, _null)
+    batch = fake_batch()
+    for phase in ("D", "Dgp", "G"):
+        loss.accumulate_gradients(phase, batch)
+    G = built.G
+    assert G.encoder.resnet.conv1.weight.grad.abs().sum() > 0
+    assert len(G.encoder.noise_convs) == 7  # 32 px has 7 conv layers, all fed by the encoder
+    for conv in G.encoder.noise_convs:
+        assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+    for k in range(3):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.synthesis.branch_parameters(k)
+                   if p.ndim > 0)
+    for name, D in built.Ds.items():
+        assert D.from_image.weight.grad.abs().sum() > 0, name
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def test_changing_branch_k_changes_output_only_inside_mask_k():
+    built = get_method("layergan").build(tiny_config("layergan"), CLASSES)
+    G, batch = built.G.eval(), fake_batch()
+    before = G(batch)["thermal"]
+    with torch.no_grad():
+        for p in G.synthesis.branch_parameters(1):
+            p.add_(torch.randn_like(p) * 0.5)
+    after = G(batch)["thermal"]
+    changed = (after - before).abs() > 1e-6
+    inside = batch["masks"][:, 1:2] > 0
+    assert changed[inside].float().mean() > 0.9
+    assert not changed[~inside].any()
+
+
+def test_gradient_penalty_of_linear_critic_is_exact():
+    w = torch.tensor([0.3, -2.0, 1.5, 0.7]).reshape(1, 4, 1, 1)
+    critic = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
+    real, fake = torch.randn(5, 4, 1, 1), torch.randn(5, 4, 1, 1)
+    expected = (w.norm() - 1) ** 2
+    assert torch.allclose(gradient_penalty(critic, real, fake), expected.expand(5), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["seg2thermal", "layergan"])
+def test_temperature_vector_changes_the_output(method):
+    G = get_method(method).build(tiny_config(method), CLASSES).G.eval()
+    batch = fake_batch()
+    a = G(batch)["thermal"]
+    batch["t"] = batch["t"] + 1.0
+    assert (G(batch)["thermal"] - a).abs().mean() > 1e-4
+
+
+def test_residual_discriminator_scores_and_mbstd():
+    D = ResidualDiscriminator(5, 32, 256, 32)
+    assert D(torch.randn(6, 5, 32, 32)).shape == (6,)
+
+
+def test_registry_builds_every_method_and_refuses_unknown_names():
+    assert set(METHODS) == {"pix2pix", "thermalgan", "seg2thermal", "layergan-reduced", "layergan"}
+    with pytest.raises(ConfigError, match="valid methods: pix2pix, thermalgan, seg2thermal"):
+        get_method("stylegan9")
+
+
+def test_per_class_settings_must_name_known_classes():
+    cfg = tiny_config("layergan")
+    cfg.optim.class_lr = {"dragon": 2.0}
+    with pytest.raises(ConfigError, match="dragon"):
+        get_method("layergan").build(cfg, CLASSES)
+
+
+def test_layergan_param_groups_cover_every_parameter_once():
+    cfg = tiny_config("layergan")
+    cfg.optim.class_lr = {"car": 3.0}
+    built = get_method("layergan").build(cfg, CLASSES)
+    groups = built.param_groups(built.G, built.Ds, cfg)
+    ids = [id(p) for g in groups["G"] for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(built.G.parameters()))
+    car = next(g for g in groups["G"] if g.get("name") == "car")
+    assert car["lr"] == pytest.approx(cfg.optim.lr_g * 3.0)
