@@ -8,6 +8,7 @@ from layergan import __version__
 from layergan.cli.common import LayerganGroup
 from layergan.cli.prepare import prepare_command
 from layergan.cli.synth import synth_data
+from layergan.cli.train import train_command
 
 
 @click.group(cls=LayerganGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ def main():
 
 main.add_command(synth_data)
 main.add_command(prepare_command)
+main.add_command(train_command)

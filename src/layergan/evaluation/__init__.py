@@ -1,0 +1,1 @@
+"""Evaluation: FID, temperature metrics, reports, sample grids, and translation."""
