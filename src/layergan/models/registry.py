@@ -69,7 +69,8 @@ def _style_builder(input_keys, per_class_layers: bool):
                                       noise_skips=m.noise_skips, encoder_weights=m.encoder_weights)
         if per_class_layers:
             d_in = 2 + condition_channels(PER_CLASS_CONDITION, n)
-            Ds = nn.ModuleDict({c: ResidualDiscriminator(d_in, cfg.size, m.d_channel_base, m.d_channel_max)
+            Ds = nn.ModuleDict({c: ResidualDiscriminator(d_in, cfg.size, m.d_channel_base // m.class_d_divisor,
+                                                         max(8, m.d_channel_max // m.class_d_divisor))
                                 for c in classes})
         else:
             Ds = nn.ModuleDict({"all": ResidualDiscriminator(1 + condition_channels(input_keys, n), cfg.size,
@@ -82,7 +83,7 @@ def _style_builder(input_keys, per_class_layers: bool):
 
         def make_loss(G, Ds, autocast):
             return WGANGPLoss(G, Ds, input_keys, classes, l.l1, l.adv, l.gp, l.drift, l.class_adv_weights,
-                              l.class_l1_weights, autocast)
+                              l.class_l1_weights, autocast, gp_interval=l.gp_interval)
 
         return Built(G, Ds, make_loss, _layergan_groups if per_class_layers else _adam_groups)
 

@@ -23,6 +23,7 @@ class ModelConfig:
     d_channel_base: int = 4096  # residual discriminator channels
     d_channel_max: int = 256
     branch_divisor: int = 4  # layergan: branch width = last-block channels / divisor
+    class_d_divisor: int = 4  # layergan: per-class critic width = d_channel_* / divisor (each sees one class)
     noise_skips: int = 8  # encoder-to-noise 1x1 convs (the paper's eight)
     encoder_weights: str = "none"  # none | imagenet (downloads torchvision's ResNet-18 weights)
     ngf: int = 64  # pix2pix / ThermalGAN U-Net width
@@ -35,6 +36,7 @@ class LossConfig:
     l1: float = 100.0  # lambda_L1 (eq. 3)
     adv: float = 1.0  # lambda_adv (eq. 3)
     gp: float = 10.0  # lambda_GP (eq. 2; WGAN-GP's published value)
+    gp_interval: int = 4  # lazy regularization (StyleGAN2): penalty every k steps, weighted by k
     drift: float = 0.001  # epsilon-drift on real critic scores (ProGAN), keeps WGAN scores bounded
     stage1_l1: float = 100.0  # ThermalGAN stage-1 temperature L1
     class_adv_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class critic weights

@@ -48,8 +48,10 @@ class WGANGPLoss:
 
     def __init__(self, G: nn.Module, discriminators: nn.ModuleDict, condition_keys: tuple[str, ...],
                  class_names: tuple[str, ...], l1: float, adv: float, gp: float, drift: float,
-                 class_adv_weights: dict[str, float], class_l1_weights: dict[str, float], autocast):
+                 class_adv_weights: dict[str, float], class_l1_weights: dict[str, float], autocast,
+                 gp_interval: int = 1):
         self.G, self.Ds, self.condition_keys = G, discriminators, condition_keys
+        self.gp_interval, self.calls, self._fake = max(1, gp_interval), 0, None
         self.class_names, self.autocast = class_names, autocast
         self.l1, self.adv, self.gp, self.drift = l1, adv, gp, drift
         self.per_class = "all" not in discriminators
@@ -69,6 +71,8 @@ class WGANGPLoss:
         for k, name in enumerate(self.class_names):
             m = batch["masks"][:, k:k + 1]
             presence = (m.flatten(1).sum(1) > 0).float()
+            if presence.sum() == 0:
+                continue  # absent from the whole batch: its weighted loss would be 0
             D = self.Ds[name]
             out.append((name, self.adv_weights[name],
                         lambda x, D=D, m=m, c=condition: D(torch.cat([x.to(c.dtype) * m, m, c * m], 1)), presence))
@@ -94,9 +98,16 @@ class WGANGPLoss:
             loss = self.l1 * l1 + self.adv * adv
             loss.backward()
             return {"G/l1": l1.detach(), "G/adv": adv.detach(), "G/total": loss.detach()}
-        with torch.no_grad(), self.autocast():
-            fake = self.G(batch)["thermal"].float()
-        real = batch["target"]
+        if phase == "Dgp":
+            self.calls += 1
+            if (self.calls - 1) % self.gp_interval:
+                return {}
+        if phase == "D" or self._fake is None:  # Dgp reuses D's fakes: G has not changed in between
+            with torch.no_grad(), self.autocast():
+                self._fake = self.G(batch)["thermal"].float()
+        fake, real = self._fake, batch["target"]
+        if phase == "Dgp":
+            self._fake = None
         total = 0.0
         for name, w, critic, presence in self._critics(batch):
             if phase == "D":
@@ -109,8 +120,10 @@ class WGANGPLoss:
             else:
                 with self.autocast():
                     penalty = gradient_penalty(critic, real, fake)
-                total = total + w * self.gp * self._present_mean(penalty, presence)
+                total = total + w * self.gp * self.gp_interval * self._present_mean(penalty, presence)
                 logs[f"D/gp_{name}"] = self._present_mean(penalty, presence).detach()
+        if not torch.is_tensor(total):
+            return logs
         total.backward()
         logs[f"{phase}/total"] = total.detach()
         return logs

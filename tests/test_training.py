@@ -1,0 +1,148 @@
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from layergan.data.prepare import PrepareOptions, prepare
+from layergan.errors import CheckpointError
+from layergan.models.registry import METHODS
+from layergan.training import checkpoint as ckpt
+from layergan.training.config import TrainConfig
+from layergan.training.trainer import Trainer, TrainingDiverged
+from tests.test_models import TINY
+
+
+@pytest.fixture(scope="module")
+def prepared(synth_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(PrepareOptions(src=synth_root, out=out), progress=False)
+    return out
+
+
+def config(prepared, out, method="layergan", steps=4, **kw):
+    cfg = TrainConfig(method=method, data=str(prepared), out=str(out), size=32, batch=2, steps=steps, workers=0,
+                      checkpoint_every=2, sample_every=100, log_every=1, deterministic=True, **kw)
+    for k, v in TINY.items():
+        setattr(cfg.model, k, v)
+    for k, v in METHODS[method].defaults.get("optim", {}).items():
+        setattr(cfg.optim, k, v)
+    return cfg
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_with_finite_losses(prepared, tmp_path, method):
+    result = Trainer(config(prepared, tmp_path, method, steps=3), progress=False).run()
+    assert result["step"] == 3
+    lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(torch.isfinite(torch.tensor(v)) for l in lines for k, v in l.items())
+    assert any("l1" in k for k in lines[0])
+    assert (tmp_path / "config.yaml").exists() and list((tmp_path / "samples").glob("*.png"))
+    assert list((tmp_path / "tensorboard").iterdir())
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    folder, _ = ckpt.resolve(run)
+    return {**load_file(str(folder / "G.safetensors")), **{f"ema.{k}": v for k, v in
+                                                           load_file(str(folder / "G_ema.safetensors")).items()},
+            **{f"D.{k}": v for k, v in load_file(str(folder / "D.safetensors")).items()}}
+
+
+@pytest.mark.parametrize("method", ["layergan", "pix2pix"])
+def test_resume_gives_identical_weights(prepared, tmp_path, method):
+    Trainer(config(prepared, tmp_path / "full", method, steps=4), progress=False).run()
+    Trainer(config(prepared, tmp_path / "half", method, steps=2), progress=False).run()
+    Trainer(config(prepared, tmp_path / "half", method, steps=4), progress=False).run()
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "half")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+
+
+def test_sigterm_saves_checkpoint_and_run_resumes(prepared, tmp_path):
+    trainer = Trainer(config(prepared, tmp_path, steps=50), progress=False)
+    original = trainer.train_step
+
+    def step_then_signal(batch):
+        values = original(batch)
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return values
+
+    trainer.train_step = step_then_signal
+    result = trainer.run()
+    assert result["interrupted"] and result["step"] == 3
+    assert ckpt.resolve(tmp_path)[1]["step"] == 3
+    resumed = Trainer(config(prepared, tmp_path, steps=5), progress=False)
+    assert resumed.step == 3 and resumed.run()["step"] == 5
+
+
+def test_partial_or_corrupt_checkpoint_is_refused_and_previous_used(prepared, tmp_path):
+    Trainer(config(prepared, tmp_path, steps=4), progress=False).run()
+    newest = ckpt.list_checkpoints(tmp_path)[-1]
+    data = bytearray((newest / "G.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (newest / "G.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        ckpt.verify(newest)
+    (tmp_path / "ckpt-00000009").mkdir()  # a partial folder without state.json
+    messages = []
+    folder, state = ckpt.latest_valid(tmp_path, warn=messages.append)
+    assert state["step"] == 2 and len(messages) == 2
+    assert Trainer(config(prepared, tmp_path, steps=4), progress=False).step == 2
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/layergan_pwned",))
+
+
+def test_pickle_payload_in_checkpoint_is_refused(prepared, tmp_path):
+    Trainer(config(prepared, tmp_path, steps=2), progress=False).run()
+    folder = ckpt.list_checkpoints(tmp_path)[-1]
+    with open(folder / "optim.pt", "wb") as f:
+        pickle.dump({"G": _Exploit()}, f)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        ckpt.load_tensors(folder / "optim.pt")
+    assert not Path("/tmp/layergan_pwned").exists()
+
+
+def test_nan_loss_stops_with_step_and_loss_named(prepared, tmp_path):
+    cfg = config(prepared, tmp_path, method="pix2pix", steps=3)
+    cfg.optim.lr_g = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"step 2: loss \S+ is nan"):
+        Trainer(cfg, progress=False).run()
+
+
+def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):
+    cfg_path = tmp_path / "run.yaml"
+    cfg = config(prepared, tmp_path / "ddp", steps=2)
+    cfg.batch = 4
+    cfg_path.write_text(cfg.to_yaml())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = (
+        "import sys, torch, torch.distributed as dist\n"
+        "from layergan.training.config import from_dict\n"
+        "import yaml\n"
+        "from layergan.training.trainer import Trainer\n"
+        f"cfg = from_dict(yaml.safe_load(open({str(cfg_path)!r})))\n"
+        "t = Trainer(cfg, progress=False)\n"
+        "t.run()\n"
+        "flat = torch.cat([p.detach().reshape(-1) for p in list(t.G.parameters()) + list(t.Ds.parameters())])\n"
+        "gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]\n"
+        "dist.all_gather(gathered, flat)\n"
+        "assert all(torch.equal(gathered[0], g) for g in gathered), 'ranks differ'\n"
+        "print('RANKS_IDENTICAL', dist.get_rank())\n"
+    )
+    (tmp_path / "ddp_check.py").write_text(script)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+                             str(tmp_path / "ddp_check.py")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("RANKS_IDENTICAL") == 2
+    assert ckpt.resolve(tmp_path / "ddp")[1]["world_size"] == 2
