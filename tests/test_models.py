@@ -78,7 +78,7 @@ def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
     loss = built.make_loss(built.G, built.Ds, _null)
     batch = fake_batch()
     for phase in ("D", "Dgp", "G"):
-        loss.accumulate_gradients(phase, batch)
+        loss.accumulate_gradients(phase, batch, 0)
     G = built.G
     assert G.encoder.resnet.conv1.weight.grad.abs().sum() > 0
     assert len(G.encoder.noise_convs) == 7  # 32 px has 7 conv layers, all fed by the encoder

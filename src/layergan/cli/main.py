@@ -6,6 +6,7 @@ import click
 
 from layergan import __version__
 from layergan.cli.common import LayerganGroup
+from layergan.cli.evaluate import evaluate_command
 from layergan.cli.prepare import prepare_command
 from layergan.cli.synth import synth_data
 from layergan.cli.train import train_command
@@ -29,3 +30,4 @@ def main():
 main.add_command(synth_data)
 main.add_command(prepare_command)
 main.add_command(train_command)
+main.add_command(evaluate_command)

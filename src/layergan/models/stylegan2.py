@@ -192,7 +192,7 @@ class SynthesisBlock(nn.Module):
 
 
 def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
-    return min(channel_base // resolution, channel_max)
+    return max(1, min(channel_base // resolution, channel_max))
 
 
 class SynthesisNetwork(nn.Module):

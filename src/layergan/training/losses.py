@@ -51,7 +51,7 @@ class WGANGPLoss:
                  class_adv_weights: dict[str, float], class_l1_weights: dict[str, float], autocast,
                  gp_interval: int = 1):
         self.G, self.Ds, self.condition_keys = G, discriminators, condition_keys
-        self.gp_interval, self.calls, self._fake = max(1, gp_interval), 0, None
+        self.gp_interval, self._fake = max(1, gp_interval), None
         self.class_names, self.autocast = class_names, autocast
         self.l1, self.adv, self.gp, self.drift = l1, adv, gp, drift
         self.per_class = "all" not in discriminators
@@ -88,7 +88,7 @@ class WGANGPLoss:
         w = self.l1_class_weights.to(batch["masks"].device).reshape(1, -1, 1, 1)
         return (batch["masks"] * w).sum(1, keepdim=True)
 
-    def accumulate_gradients(self, phase: str, batch: dict) -> dict[str, torch.Tensor]:
+    def accumulate_gradients(self, phase: str, batch: dict, step: int) -> dict[str, torch.Tensor]:
         logs = {}
         if phase == "G":
             with self.autocast():
@@ -98,10 +98,8 @@ class WGANGPLoss:
             loss = self.l1 * l1 + self.adv * adv
             loss.backward()
             return {"G/l1": l1.detach(), "G/adv": adv.detach(), "G/total": loss.detach()}
-        if phase == "Dgp":
-            self.calls += 1
-            if (self.calls - 1) % self.gp_interval:
-                return {}
+        if phase == "Dgp" and step % self.gp_interval:
+            return {}
         if phase == "D" or self._fake is None:  # Dgp reuses D's fakes: G has not changed in between
             with torch.no_grad(), self.autocast():
                 self._fake = self.G(batch)["thermal"].float()
@@ -148,7 +146,7 @@ class Pix2PixLoss:
     def _extra_g_loss(self, out, batch):
         return None
 
-    def accumulate_gradients(self, phase: str, batch: dict) -> dict[str, torch.Tensor]:
+    def accumulate_gradients(self, phase: str, batch: dict, step: int) -> dict[str, torch.Tensor]:
         if phase == "D":
             with torch.no_grad(), self.autocast():
                 condition, fake, real, _ = self._inputs(batch)

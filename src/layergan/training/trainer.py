@@ -160,7 +160,7 @@ class Trainer:
             last = i == len(phases) - 1 or phases[i + 1].optimizer != phase.optimizer
             if first:
                 self.optimizers[phase.optimizer].zero_grad(set_to_none=True)
-            logs.update(self.loss.accumulate_gradients(phase.name, batch))
+            logs.update(self.loss.accumulate_gradients(phase.name, batch, self.step))
             if last:
                 average_gradients(self.params[phase.optimizer], self.info)
                 self.optimizers[phase.optimizer].step()

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import click
+
+
+@click.command("evaluate")
+@click.option("--runs", required=True, multiple=True, type=click.Path(exists=True),
+              help="Run folders or checkpoint folders; repeat the option for several.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Prepared dataset.")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate on (no augmentation).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--fid-weights", type=click.Path(dir_okay=False),
+              help="pytorch-fid Inception weights [default: torch hub cache, checkpoints/pt_inception-2015-12-05-6726825d.pth].")
+@click.option("--fid-window", default="-20,60", show_default=True, help="°C window mapped to 0..255 for FID.")
+@click.option("--no-fid", is_flag=True, help="Skip FID; compute the temperature metrics only.")
+@click.option("--batch", default=8, show_default=True, type=int, help="Batch size.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate_command(runs, data, split, out, fid_weights, fid_window, no_fid, batch, quiet):
+    """FID and temperature errors (°C) for each run's EMA generator; writes
+    OUT/metrics.json, OUT/report.md and OUT/report.html with image grids."""
+    from layergan.errors import ConfigError
+    from layergan.evaluation.evaluate import evaluate
+
+    try:
+        lo, hi = (float(v) for v in fid_window.split(","))
+        assert hi > lo
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--fid-window must be LOW,HIGH in °C with LOW < HIGH, got {fid_window!r}") from None
+    evaluate(list(runs), data, out, split, fid_weights, not no_fid, (lo, hi), batch, progress=not quiet)
+    click.echo(f"report: {out}/report.html")

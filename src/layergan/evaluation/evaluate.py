@@ -1,0 +1,132 @@
+"""`layergan evaluate`: every run's EMA generator on the deterministic test split -> metrics and a report."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from layergan.data.dataset import PreparedDataset
+from layergan.evaluation import fid
+from layergan.evaluation.grids import predict_celsius, to_rgb_image
+from layergan.evaluation.loading import load_generator
+from layergan.evaluation.metrics import TemperatureMetrics
+from layergan.io import write_json, write_text
+from layergan.viz import save_grid
+
+
+def _batches(dataset, batch_size):
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        yield torch.utils.data.default_collate(items)
+
+
+def real_fid_stats(model, dataset, key_parts, batch_size, device):
+    path = fid.cache_dir() / f"{fid.cache_key(*key_parts)}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return cached["mu"], cached["sigma"]
+    feats = np.concatenate([fid.features(model, fid.to_uint8_rgb(b["thermal"] * b["valid"] +
+                                                                   (1 - b["valid"]) * fid.FID_WINDOW[0]).to(device))
+                            for b in _batches(dataset, batch_size)])
+    mu, sigma = fid.statistics(feats)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, mu=mu, sigma=sigma)
+    return mu, sigma
+
+
+def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weights: str | None = None,
+             use_fid: bool = True, window=fid.FID_WINDOW, batch_size: int = 8, device="cpu",
+             grid_samples: int = 4, progress: bool = True) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    inception = fid.build_inception(fid_weights, device) if use_fid else None
+    results, predictions, dataset = {}, {}, None
+    for run in runs:
+        loaded = load_generator(run, device)
+        name = f"{loaded.config.method} ({Path(run).name})"
+        dataset = PreparedDataset(data, split, loaded.config.size, loaded.encoding, augment=False)
+        metrics = TemperatureMetrics(dataset.classes.names, window)
+        fake_feats, shown = [], []
+        for b in tqdm(_batches(dataset, batch_size), total=-(-len(dataset) // batch_size), desc=f"evaluate {name}",
+                      disable=not progress):
+            b = {k: v.to(device) for k, v in b.items()}
+            pred = predict_celsius(loaded.G, b, loaded.encoding)
+            metrics.update(pred, b["thermal"], b["valid"], b["masks"], b["instances"])
+            if inception is not None:
+                filled = pred + (1 - b["valid"]) * window[0]
+                fake_feats.append(fid.features(inception, fid.to_uint8_rgb(filled, window)))
+            if len(shown) < grid_samples:
+                shown += [p[0].cpu().numpy() for p in pred[: grid_samples - len(shown)]]
+        result = metrics.result()
+        result.update(method=loaded.config.method, run=str(run), checkpoint=str(loaded.folder),
+                      step=loaded.state["step"], size=loaded.config.size, images=len(dataset))
+        if inception is not None:
+            key = (loaded.state.get("data_signature"), split, loaded.config.size, window, fid_weights or "cache")
+            mu_r, sig_r = real_fid_stats(inception, dataset, key, batch_size, device)
+            mu_f, sig_f = fid.statistics(np.concatenate(fake_feats))
+            result["fid"] = fid.frechet_distance(mu_r, sig_r, mu_f, sig_f)
+        results[name] = result
+        predictions[name] = shown
+    grid = _grid(out / "grid.png", dataset, predictions, grid_samples)
+    report = {"split": split, "fid_window_celsius": list(window), "runs": results}
+    write_json(out / "metrics.json", report)
+    write_text(out / "report.md", _markdown(report, grid.name))
+    write_text(out / "report.html", _html(report, grid.name))
+    return report
+
+
+def _grid(path: Path, dataset, predictions: dict, count: int) -> Path:
+    rows = []
+    for i in range(min(count, len(dataset))):
+        item = dataset[i]
+        rows.append([to_rgb_image(item["rgb"]), to_rgb_image(item["seg"]), item["thermal"][0].numpy(),
+                     *[p[i] for p in predictions.values()]])
+    thermal_columns = list(range(2, 3 + len(predictions)))
+    save_grid(path, rows, ["RGB", "segmentation", "ground truth", *predictions], thermal_columns,
+              title="test split, shared °C window")
+    return path
+
+
+COLUMNS = (("fid", "FID"), ("mae", "MAE °C"), ("rmse", "RMSE °C"), ("object_mean_error", "object-mean err °C"),
+           ("ssim", "SSIM"), ("psnr", "PSNR dB"))
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _table_rows(report):
+    header = ["method", *[c[1] for c in COLUMNS], "step", "images"]
+    rows = [[name, *[_fmt(r.get(k)) for k, _ in COLUMNS], str(r["step"]), str(r["images"])]
+            for name, r in report["runs"].items()]
+    return header, rows
+
+
+def _markdown(report, grid_name) -> str:
+    header, rows = _table_rows(report)
+    lines = ["# layergan evaluation", "", f"Split `{report['split']}`. FID maps °C to 8-bit through the fixed window "
+             f"{report['fid_window_celsius']} °C ('–' = not computed).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", "## Per-class MAE (°C)", ""]
+    classes = sorted({c for r in report["runs"].values() for c in r["per_class"]})
+    lines += ["| method | " + " | ".join(classes) + " |", "|" + "---|" * (len(classes) + 1)]
+    for name, r in report["runs"].items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(r["per_class"].get(c, {}).get("mae")) for c in classes) + " |")
+    lines += ["", f"![grid]({grid_name})", ""]
+    return "\n".join(lines)
+
+
+def _html(report, grid_name) -> str:
+    header, rows = _table_rows(report)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return (f"<!doctype html><meta charset='utf-8'><title>layergan report</title>"
+            f"<style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border:1px solid #ccc}}</style>"
+            f"<h1>layergan evaluation</h1><p>split {html.escape(report['split'])}, FID window "
+            f"{report['fid_window_celsius']} °C</p><table><tr>{head}</tr>{body}</table>"
+            f"<h2>Samples</h2><img src='{grid_name}' style='max-width:100%'>")
