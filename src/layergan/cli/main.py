@@ -7,9 +7,11 @@ import click
 from layergan import __version__
 from layergan.cli.common import LayerganGroup
 from layergan.cli.evaluate import evaluate_command
+from layergan.cli.pipeline import pipeline_command
 from layergan.cli.prepare import prepare_command
 from layergan.cli.synth import synth_data
 from layergan.cli.train import train_command
+from layergan.cli.translate import translate_command
 
 
 @click.group(cls=LayerganGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,3 +33,5 @@ main.add_command(synth_data)
 main.add_command(prepare_command)
 main.add_command(train_command)
 main.add_command(evaluate_command)
+main.add_command(translate_command)
+main.add_command(pipeline_command)
