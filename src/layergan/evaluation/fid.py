@@ -88,6 +88,7 @@ def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    import_torchvision()  # pytorch_fid imports torchvision, which needs the shim on CPU-only torch
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     return float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
