@@ -1,0 +1,195 @@
+"""The torch Dataset over a prepared folder, and the sampler that makes runs resumable.
+
+Every item is a dict of tensors at the output size S x S:
+
+    rgb        (3, S, S)  colour in [-1, 1]
+    seg        (3, S, S)  class colours with white object edges, in [-1, 1]
+    masks      (C, S, S)  one-hot class masks
+    edges      (1, S, S)
+    r          (1, S, S)  thermal segmentation R, encoded with the absolute scale
+    r_celsius  (1, S, S)
+    t          (2C,)      T: class mean temperatures (absolute scale) and presence flags
+    target     (1, S, S)  the thermal frame in the run's encoding
+    thermal    (1, S, S)  the thermal frame in °C
+    valid      (1, S, S)  1 where labelled and inside the image (not padding, not void)
+    instances  (S, S)     int64 segment ids (class * 65536 + instance), -1 outside `valid`
+
+Training geometry follows the paper: resize the short side to a random length
+in [380, 480] * S / 512, then crop (padding where needed) to S x S. Evaluation
+resizes the long side to S and pads (letterbox), with no randomness.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from layergan.classes import VOID_LABEL, ClassList
+from layergan.data.encoding import CONDITION_LIMIT, TemperatureEncoding
+from layergan.data.labels import edge_marked_segmentation, object_edges
+from layergan.errors import DataError
+
+SHORT_SIDE_RANGE = (380, 480)  # at 512 px output, from the paper
+PAPER_SIZE = 512
+
+
+def load_meta(root: str | Path) -> dict:
+    path = Path(root) / "meta.json"
+    if not path.exists():
+        raise DataError(f"{root}: not a prepared dataset (no meta.json); run `layergan prepare` "
+                        "or let an interrupted prepare finish")
+    return json.loads(path.read_text())
+
+
+def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool) -> torch.Tensor:
+    """(H, W[, C]) numpy -> (C, h, w) float tensor."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    tensor = tensor[None].float()
+    if nearest:
+        return F.interpolate(tensor, size=size, mode="nearest")[0]
+    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+
+
+class PreparedDataset(Dataset):
+    def __init__(self, root: str | Path, split: str, size: int, encoding: TemperatureEncoding,
+                 augment: bool, seed: int = 0):
+        self.root = Path(root)
+        self.meta = load_meta(root)
+        if split not in self.meta["splits"]:
+            raise DataError(f"{root}: no split {split!r}; available: {', '.join(self.meta['splits'])}")
+        self.entries = json.loads((self.root / self.meta["splits"][split]["index"]).read_text())
+        self.classes = ClassList.from_dict(self.meta, source=str(self.root / "meta.json"))
+        self.palette = self.classes.palette_array()
+        self.size, self.encoding, self.augment, self.seed = size, encoding, augment, seed
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        entry = self.entries[index]
+        path = self.root / entry["file"]
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in ("rgb", "class_map", "instance_map", "thermal",
+                                             "thermal_segmentation", "class_temperatures")}
+        except (OSError, ValueError, KeyError) as error:
+            raise DataError(f"{path}: unreadable prepared sample ({error}); re-run prepare") from None
+
+    def geometry(self, height: int, width: int, rng: np.random.Generator | None):
+        """(resized h, w) and the (top, left) of the S x S window in the resized frame (may be negative = pad)."""
+        s = self.size
+        if rng is None:
+            scale = s / max(height, width)
+            h, w = max(1, round(height * scale)), max(1, round(width * scale))
+            return (h, w), ((h - s) // 2, (w - s) // 2)
+        short = rng.uniform(*SHORT_SIDE_RANGE) * s / PAPER_SIZE
+        scale = short / min(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        top = int(rng.integers(min(0, h - s), max(0, h - s) + 1))
+        left = int(rng.integers(min(0, w - s), max(0, w - s) + 1))
+        return (h, w), (top, left)
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, aug_seed = key if isinstance(key, tuple) else (key, None)
+        raw = self.load(index)
+        rng = np.random.default_rng([self.seed, aug_seed]) if self.augment and aug_seed is not None else None
+        if self.augment and rng is None:
+            rng = np.random.default_rng([self.seed, index])
+        return self.make_item(raw, rng)
+
+    def make_item(self, raw: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
+        height, width = raw["class_map"].shape
+        hw, (top, left) = self.geometry(height, width, rng)
+        s = self.size
+        continuous = np.concatenate([raw["rgb"].astype(np.float32), raw["thermal"][..., None]], axis=2)
+        smooth = _resize(continuous, hw, nearest=False)
+        labels = np.stack([raw["class_map"].astype(np.float32), raw["instance_map"].astype(np.float32),
+                           raw["thermal_segmentation"]], axis=2)
+        sharp = _resize(labels, hw, nearest=True)
+        inside = torch.ones(1, *hw)
+
+        def window(t: torch.Tensor, fill: float) -> torch.Tensor:
+            out = torch.full((t.shape[0], s, s), fill, dtype=t.dtype)
+            y0, x0 = max(top, 0), max(left, 0)
+            y1, x1 = min(top + s, hw[0]), min(left + s, hw[1])
+            out[:, y0 - top:y1 - top, x0 - left:x1 - left] = t[:, y0:y1, x0:x1]
+            return out
+
+        smooth, inside = window(smooth, 0.0), window(inside, 0.0)
+        class_map = window(sharp[0:1], float(VOID_LABEL))[0].to(torch.uint8).numpy()
+        instance_map = window(sharp[1:2], 0.0)[0].to(torch.int64).numpy()
+        r_celsius = window(sharp[2:3], 0.0)
+        return self._tensors(smooth, class_map, instance_map, r_celsius, inside, raw["class_temperatures"])
+
+    def _tensors(self, smooth, class_map, instance_map, r_celsius, inside, class_temperatures):
+        edges = object_edges(class_map, instance_map)
+        seg = edge_marked_segmentation(class_map, edges, self.palette)
+        valid = (torch.from_numpy(class_map != VOID_LABEL)[None] & (inside > 0.5)).float()
+        thermal = smooth[3:4] * valid
+        class_ids = torch.from_numpy(class_map.astype(np.int64))
+        masks = F.one_hot(class_ids.clamp(max=self.num_classes), self.num_classes + 1)[..., :-1]
+        masks = masks.permute(2, 0, 1).float() * valid
+        segments = class_ids * 65536 + torch.from_numpy(instance_map)
+        temps = torch.from_numpy(class_temperatures).float()
+        t = torch.cat([temps[:, 0].clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT * temps[:, 1],
+                       temps[:, 1]])
+        return {
+            "rgb": smooth[0:3] / 127.5 - 1.0,
+            "seg": torch.from_numpy(seg).permute(2, 0, 1).float() / 127.5 - 1.0,
+            "masks": masks,
+            "edges": torch.from_numpy(edges)[None].float(),
+            "r": (r_celsius.clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT) * valid,
+            "r_celsius": r_celsius * valid,
+            "t": t,
+            "target": self.encoding.encode(thermal, r_celsius) * valid,
+            "thermal": thermal,
+            "valid": valid,
+            "instances": torch.where(valid[0] > 0, segments, torch.full_like(segments, -1)),
+        }
+
+
+class ResumableSampler(Sampler):
+    """An endless stream of (index, augmentation seed), sliced per rank, that can start mid-epoch.
+
+    Position p of the global stream is sample perm_e[p % N] of epoch e = p // N, with
+    perm_e a permutation seeded by (seed, e). Step s uses positions [s*B, (s+1)*B)
+    of the global batch B, and rank r takes its contiguous share. The contents of a
+    global batch therefore depend neither on the world size nor on restarts, which
+    torch's DistributedSampler cannot give (it restarts each epoch and interleaves by rank).
+    """
+
+    def __init__(self, length: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0,
+                 world_size: int = 1, shuffle: bool = True):
+        if global_batch % world_size:
+            raise DataError(f"global batch {global_batch} is not divisible by the world size {world_size}")
+        self.length, self.batch, self.seed = length, global_batch, seed
+        self.start_step, self.rank, self.world = start_step, rank, world_size
+        self.shuffle = shuffle
+        self._perm_epoch, self._perm = None, None
+
+    def _index(self, position: int) -> int:
+        epoch = position // self.length
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.length, generator=g) if self.shuffle else torch.arange(self.length)
+            self._perm_epoch = epoch
+        return int(self._perm[position % self.length])
+
+    def __iter__(self):
+        local = self.batch // self.world
+        step = self.start_step
+        while True:
+            first = step * self.batch + self.rank * local
+            for p in range(first, first + local):
+                yield self._index(p), p
+            step += 1

@@ -1,0 +1,46 @@
+"""Temperature encodings between °C and the network's [-1, 1] range.
+
+absolute: clip(T, -50, 50) / 50, as the ThermalGAN code does.
+residual: clip(T - R, -10, 10) / 10, where R is the object-mean thermal
+          segmentation; decoding adds R back (our reading of "subtract the
+          average over the area of each object").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from layergan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TemperatureEncoding:
+    name: str
+    limit: float  # °C clipped at ±limit before dividing by it
+    relative_to_r: bool
+
+    def encode(self, celsius: torch.Tensor, r_celsius: torch.Tensor) -> torch.Tensor:
+        value = celsius - r_celsius if self.relative_to_r else celsius
+        return value.clamp(-self.limit, self.limit) / self.limit
+
+    def decode(self, encoded: torch.Tensor, r_celsius: torch.Tensor) -> torch.Tensor:
+        value = encoded.float() * self.limit
+        return value + r_celsius if self.relative_to_r else value
+
+    def describe(self) -> dict:
+        return {"limit_celsius": self.limit, "relative_to_thermal_segmentation": self.relative_to_r}
+
+
+ABSOLUTE = TemperatureEncoding("absolute", 50.0, False)
+RESIDUAL = TemperatureEncoding("residual", 10.0, True)
+ENCODINGS = {e.name: e for e in (ABSOLUTE, RESIDUAL)}
+CONDITION_LIMIT = 50.0  # R and T as network inputs always use the absolute scale
+
+
+def get_encoding(name: str) -> TemperatureEncoding:
+    try:
+        return ENCODINGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown temperature encoding {name!r}; choose from {', '.join(ENCODINGS)}") from None
