@@ -1,4 +1,4 @@
-"""python -m benchmarks {synth,prepare,model,train,translate,quality,all,report}"""
+"""python -m benchmarks {synth,prepare,all,report}"""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from benchmarks import report
 
 def main():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("name", choices=["synth", "prepare", "model", "train", "translate", "quality", "all", "report"])
+    parser.add_argument("name", choices=["synth", "prepare", "all", "report"])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
-    names = ["synth", "prepare", "model", "train", "translate", "quality"] if args.name == "all" else [args.name]
+    names = ["synth", "prepare"] if args.name == "all" else [args.name]
     for name in names:
         if name == "report":
             continue
