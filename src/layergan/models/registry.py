@@ -5,7 +5,6 @@ Each method also carries its published defaults, applied before the user's confi
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -13,7 +12,7 @@ import torch.nn as nn
 
 from layergan.errors import ConfigError
 from layergan.models.discriminator import ResidualDiscriminator
-from layergan.models.generators import ConditionalStyleGenerator, condition_channels
+from layergan.models.generators import ConditionalStyleGenerator, condition_channels, gather_condition
 from layergan.models.pix2pix import PatchDiscriminator, UNetGenerator, init_normal
 from layergan.models.thermalgan import ThermalGANGenerator
 from layergan.training.config import TrainConfig
@@ -116,8 +115,6 @@ class _InputSelect(nn.Module):
         self.net, self.input_keys = net, keys
 
     def forward(self, batch):
-        from layergan.models.generators import gather_condition
-
         return {"thermal": self.net(gather_condition(batch, self.input_keys))}
 
 
@@ -140,7 +137,3 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise ConfigError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}") from None
-
-
-def no_autocast():
-    return contextlib.nullcontext()
