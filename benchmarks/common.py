@@ -27,8 +27,12 @@ def machine() -> dict:
 
 
 def run_measured(command: list[str]) -> dict:
-    """Run a command in a fresh process: wall seconds and peak RSS (MiB) of it and its children."""
-    wrapper = [sys.executable, "-m", "benchmarks.measure", "--", *command]
+    """Run a command in a fresh process: wall seconds and peak RSS (MiB) of it and its children.
+
+    `layergan ...` runs as `python -m layergan ...` with this interpreter, so an unactivated venv works.
+    """
+    executable = [sys.executable, "-m", "layergan", *command[1:]] if command[0] == "layergan" else command
+    wrapper = [sys.executable, "-m", "benchmarks.measure", "--", *executable]
     start = time.perf_counter()
     output = subprocess.run(wrapper, check=True, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start

@@ -9,7 +9,7 @@ from PIL import Image
 from layergan.cli.main import main
 from layergan.data.dataset import PreparedDataset, ResumableSampler
 from layergan.data.encoding import ABSOLUTE, RESIDUAL
-from layergan.data.labels import derive_labels, object_edges
+from layergan.data.labels import derive_labels, object_edges, object_table
 from layergan.data.prepare import PrepareOptions, prepare
 from tests.helpers import two_object_scene, write_voc_sample
 
@@ -244,3 +244,25 @@ def test_sampler_global_batches_do_not_depend_on_world_size_or_restart():
     resumed = iter(ResumableSampler(10, 4, seed=3, start_step=2))
     assert [next(resumed) for _ in range(4)] == stream[8:12]
     assert sorted(i for i, _ in stream[:10]) == list(range(10))  # one epoch is a permutation
+
+
+@pytest.mark.parametrize("instance_offset", [0, 1 << 25])
+def test_object_table_matches_a_per_segment_reference(instance_offset):
+    rng = np.random.default_rng(0)
+    class_map = rng.integers(0, 4, (23, 31)).astype(np.uint8)
+    class_map[0, :5] = 255  # void pixels are left out
+    instance_map = rng.integers(0, 3, (23, 31)).astype(np.int64)
+    instance_map[instance_map > 0] += instance_offset  # large ids take the sorting path
+    thermal = rng.normal(20, 5, (23, 31)).astype(np.float32)
+    valid = class_map != 255
+    table, inverse = object_table(class_map, instance_map, thermal, valid)
+    pairs = sorted({(int(c), int(i)) for c, i in zip(class_map[valid], instance_map[valid])})
+    assert len(table) == len(pairs)
+    for row, (c, i) in zip(table, pairs):
+        values = thermal[valid & (class_map == c) & (instance_map == i)].astype(np.float64)
+        expected = [i, c, values.size, values.mean(), values.std(), values.min(), values.max()]
+        np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(table[inverse, 3], [table[pairs.index((int(c), int(i))), 3] for c, i in
+                                                   zip(class_map[valid], instance_map[valid])])
+    empty, _ = object_table(class_map, instance_map, thermal, np.zeros_like(valid))
+    assert empty.shape == (0, 7)

@@ -9,10 +9,12 @@ residual: clip(T - R, -10, 10) / 10, where R is the object-mean thermal
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from layergan.errors import ConfigError
+
+if TYPE_CHECKING:  # prepare's worker processes import this module; they need no torch
+    import torch
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ def _process(job) -> tuple[str, str | None, np.ndarray | None, tuple[int, int] |
             return ref.id, None, done["objects"], tuple(done["class_map"].shape)
     try:
         raw = read_sample(ref, classes, tolerance)
-        check_instances_single_class(raw.class_map, raw.instance_map, str(ref.instances or ref.labels))
         labels = derive_labels(raw.class_map, raw.instance_map, raw.thermal, len(classes))
+        check_instances_single_class(labels.objects, str(ref.instances or ref.labels))
     except DataError as error:
         return ref.id, str(error), None, None
     arrays = dict(
