@@ -1,4 +1,4 @@
-"""python -m benchmarks {synth,prepare,all,report}"""
+"""python -m benchmarks {synth,prepare,networks,all,report}"""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import json
 
 from benchmarks import report
 
+BENCHMARKS = ("synth", "prepare", "networks")
+
 
 def main():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("name", choices=["synth", "prepare", "all", "report"])
+    parser.add_argument("name", choices=[*BENCHMARKS, "all", "report"])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
-    names = ["synth", "prepare"] if args.name == "all" else [args.name]
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
     for name in names:
         if name == "report":
             continue

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from layergan.errors import ConfigError
 from layergan.models.discriminator import ResidualDiscriminator
+from layergan.models.example_batch import example_batch
 from layergan.models.registry import METHODS, get_method
 from layergan.models.stylegan2 import SynthesisNetwork, modulated_conv2d
 from layergan.training.config import TrainConfig
@@ -22,18 +23,7 @@ def tiny_config(method, size=32):
 
 
 def fake_batch(n=2, size=32, classes=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, classes, (n, size // 8, size // 8), generator=g)
-    labels = F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
-    masks = F.one_hot(labels, classes).permute(0, 3, 1, 2).float()
-    r = torch.rand(n, 1, size, size, generator=g) * 2 - 1
-    return {
-        "rgb": torch.rand(n, 3, size, size, generator=g) * 2 - 1, "seg": torch.rand(n, 3, size, size, generator=g),
-        "masks": masks, "edges": torch.zeros(n, 1, size, size), "r": r, "r_celsius": r * 50,
-        "t": torch.rand(n, 2 * classes, generator=g), "target": torch.rand(n, 1, size, size, generator=g) * 2 - 1,
-        "thermal": torch.rand(n, 1, size, size, generator=g) * 30, "valid": torch.ones(n, 1, size, size),
-        "instances": labels * 65536,
-    }
+    return example_batch(n, size, classes, seed)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])

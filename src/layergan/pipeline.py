@@ -15,8 +15,8 @@ from layergan.data.synth_writer import SynthSettings, write_dataset
 from layergan.evaluation import fid
 from layergan.evaluation.evaluate import evaluate
 from layergan.evaluation.translate import translate
-from layergan.models.registry import get_method
-from layergan.training.config import TrainConfig, merge
+from layergan.models.registry import method_config
+from layergan.training.config import TrainConfig
 from layergan.training.trainer import Trainer
 
 CPU_PROFILE = Path(__file__).parent / "configs" / "cpu-64.yaml"
@@ -39,14 +39,17 @@ PROFILES = {
 METHODS = ("layergan", "pix2pix")
 
 
+def cpu_profile(method: str) -> tuple[dict, str]:
+    """The narrow CPU widths for the style-based methods; the baselines keep their published widths."""
+    overrides = {} if method in ("pix2pix", "thermalgan") else yaml.safe_load(CPU_PROFILE.read_text())
+    return overrides, str(CPU_PROFILE)
+
+
 def run_config(method: str, data: Path, out: Path, profile: Profile, seed: int) -> TrainConfig:
-    cfg = merge(TrainConfig(), get_method(method).defaults, f"{method} defaults")
-    if method not in ("pix2pix", "thermalgan"):  # the baselines keep their published widths
-        cfg = merge(cfg, yaml.safe_load(CPU_PROFILE.read_text()), str(CPU_PROFILE))
-    return merge(cfg, {"method": method, "data": str(data), "out": str(out), "size": profile.size,
-                       "batch": profile.batch, "steps": profile.steps, "seed": seed, "workers": 1,
-                       "sample_every": max(1, profile.steps // 2), "checkpoint_every": profile.steps or 1,
-                       "log_every": max(1, min(20, profile.steps))}, "pipeline")
+    return method_config(method, cpu_profile(method), (
+        {"data": str(data), "out": str(out), "size": profile.size, "batch": profile.batch, "steps": profile.steps,
+         "seed": seed, "workers": 1, "sample_every": max(1, profile.steps // 2),
+         "checkpoint_every": profile.steps or 1, "log_every": max(1, min(20, profile.steps))}, "pipeline"))
 
 
 def run_pipeline(out: str | Path, profile_name: str = "demo", seed: int = 0, fid_weights: str | None = None,

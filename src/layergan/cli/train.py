@@ -36,8 +36,7 @@ def train_command(method, data, out, config_path, size, batch, steps, lr, seed, 
     checkpoint and exits 0; running the same command again resumes exactly.
     """
     from layergan.errors import ConfigError
-    from layergan.models.registry import get_method
-    from layergan.training.config import TrainConfig, merge
+    from layergan.models.registry import method_config
 
     file_values = {}
     if config_path:
@@ -55,11 +54,7 @@ def train_command(method, data, out, config_path, size, batch, steps, lr, seed, 
     chosen = cli.get("method") or file_values.get("method")
     if not chosen:
         raise ConfigError("--method is required (or `method:` in --config)")
-    cfg = merge(TrainConfig(), get_method(chosen).defaults, f"method {chosen} defaults")
-    cfg = merge(cfg, file_values, str(config_path))
-    cfg = merge(cfg, {k: v for k, v in cli.items() if k != "optim"}, "command line")
-    if "optim" in cli:
-        cfg = merge(cfg, {"optim": cli["optim"]}, "command line")
+    cfg = method_config(chosen, (file_values, str(config_path)), (cli, "command line"))
     cfg.validate()
     if dry_run:
         click.echo(cfg.to_yaml(), nl=False)

@@ -15,7 +15,7 @@ from layergan.models.discriminator import ResidualDiscriminator
 from layergan.models.generators import ConditionalStyleGenerator, condition_channels, gather_condition
 from layergan.models.pix2pix import PatchDiscriminator, UNetGenerator, init_normal
 from layergan.models.thermalgan import ThermalGANGenerator
-from layergan.training.config import TrainConfig
+from layergan.training.config import TrainConfig, merge
 from layergan.training.losses import PER_CLASS_CONDITION, Pix2PixLoss, ThermalGANLoss, WGANGPLoss
 
 
@@ -130,6 +130,14 @@ METHODS: dict[str, Method] = {
     "layergan": Method("layergan", "approach 2: one generator layer and one discriminator per class",
                        _style_builder(LAYERGAN_INPUT, True)),
 }
+
+
+def method_config(name: str, *layers: tuple[dict, str]) -> TrainConfig:
+    """Built-in defaults < the method's published defaults < each (overrides, source) layer in order."""
+    cfg = merge(TrainConfig(), get_method(name).defaults, f"method {name} defaults")
+    for overrides, source in layers:
+        cfg = merge(cfg, overrides, source)
+    return merge(cfg, {"method": name}, source="method")
 
 
 def get_method(name: str) -> Method:

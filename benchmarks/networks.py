@@ -1,0 +1,94 @@
+"""Model sizes and generator cost for every method.
+
+- parameters and forward GFLOPs (torch.utils.flop_counter; 1 multiply-add = 2 FLOPs) at 256 and 512 px
+  with each method's default config and the 9 default classes;
+- wall time of one generator forward + backward at 64 px, batch 4, on this machine, for the default
+  config and for the CPU profile (src/layergan/configs/cpu-64.yaml).
+
+Writes benchmarks/results/networks.json and the generated table in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.common import save_result
+from layergan.classes import default_classes
+from layergan.models.example_batch import example_batch
+from layergan.models.registry import METHODS, method_config
+from layergan.pipeline import cpu_profile
+from layergan.training.trainer import build_models
+
+ARCHITECTURE_DOC = Path(__file__).parent.parent / "docs" / "architecture.md"
+BEGIN, END = "<!-- begin generated: python -m benchmarks networks -->", "<!-- end generated -->"
+CLASSES = tuple(default_classes().names)
+QUICK = {"sizes": (64,), "repeats": 1}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def model_size(method: str, size: int) -> dict:
+    built = build_models(method_config(method, ({"size": size}, "benchmark")), CLASSES)
+    batch = example_batch(1, size, len(CLASSES))
+    with FlopCounterMode(display=False) as counter:  # grad mode on: the counter's module hooks need it
+        built.G.eval()(batch)
+    return {"method": method, "size": size, "G_params_M": round(_count(built.G) / 1e6, 2),
+            "D_params_M": round(_count(built.Ds) / 1e6, 2), "discriminators": len(built.Ds),
+            "G_forward_GFLOPs": round(counter.get_total_flops() / 1e9, 2)}
+
+
+def forward_backward_seconds(method: str, profile: str, size: int = 64, batch_size: int = 4,
+                             repeats: int = 5) -> float:
+    layers = [cpu_profile(method)] if profile == "cpu-64" else []
+    built = build_models(method_config(method, *layers, ({"size": size}, "benchmark")), CLASSES)
+    G, batch = built.G.train(), example_batch(batch_size, size, len(CLASSES))
+    times = []
+    for i in range(repeats + 2):  # two warm-up passes
+        start = time.perf_counter()
+        G(batch)["thermal"].square().mean().backward()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+        G.zero_grad(set_to_none=True)
+    return statistics.median(times)
+
+
+def run(sizes: tuple[int, ...] = (256, 512), repeats: int = 5) -> dict:
+    torch.manual_seed(0)
+    sizes_table = [model_size(m, s) for s in sizes for m in METHODS]
+    timing = []
+    for profile in ("default", "cpu-64"):
+        row = {"config": profile}
+        for method in METHODS:
+            row[method] = round(forward_backward_seconds(method, profile, repeats=repeats), 3)
+        row["layergan / layergan-reduced"] = round(row["layergan"] / row["layergan-reduced"], 2)
+        timing.append(row)
+    result = {"model_sizes": sizes_table, "generator_forward_backward_s_64px_batch4": timing,
+              "threads": torch.get_num_threads()}
+    save_result("networks", result)
+    _write_architecture_tables(sizes_table, timing)
+    return result
+
+
+def _write_architecture_tables(sizes_table: list[dict], timing: list[dict]) -> None:
+    columns = ["method", "size", "G_params_M", "D_params_M", "discriminators", "G_forward_GFLOPs"]
+    lines = [BEGIN, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in sizes_table]
+    lines += ["", "Generator forward + backward, 64 px, batch 4, seconds on this machine "
+              f"({torch.get_num_threads()} threads):", ""]
+    names = list(timing[0])
+    lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(str(row[n]) for n in names) + " |" for row in timing]
+    lines += ["", END]
+    text = ARCHITECTURE_DOC.read_text()
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{ARCHITECTURE_DOC}: no generated block ({BEGIN} ... {END}) to replace")
+    ARCHITECTURE_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))
