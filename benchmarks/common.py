@@ -34,10 +34,13 @@ def run_measured(command: list[str]) -> dict:
     executable = [sys.executable, "-m", "layergan", *command[1:]] if command[0] == "layergan" else command
     wrapper = [sys.executable, "-m", "benchmarks.measure", "--", *executable]
     start = time.perf_counter()
-    output = subprocess.run(wrapper, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(wrapper, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    stats = json.loads(output.strip().splitlines()[-1])
-    return {"command": " ".join(command), "seconds": round(wall, 2), **stats}
+    if done.returncode:
+        raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
+    lines = done.stdout.strip().splitlines()
+    stats = json.loads(lines[-1])
+    return {"command": " ".join(command), "seconds": round(wall, 2), **stats, "stdout": "\n".join(lines[:-1])}
 
 
 def peak_rss_mib() -> float:
@@ -45,7 +48,17 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _without_stdout(value):
+    if isinstance(value, dict):
+        return {k: _without_stdout(v) for k, v in value.items() if k != "stdout"}
+    if isinstance(value, list):
+        return [_without_stdout(v) for v in value]
+    return value
+
+
 def save_result(name: str, result: dict) -> Path:
+    """benchmarks/results/<name>.json with the machine and date; commands' stdout is left out."""
+    result = _without_stdout(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     result = {"benchmark": name, "machine": machine(), "date": time.strftime("%Y-%m-%d"), **result}

@@ -81,6 +81,19 @@ def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
         assert D.from_image.weight.grad.abs().sum() > 0, name
 
 
+def test_class_critics_combine_as_a_weighted_mean_over_present_classes():
+    cfg = tiny_config("layergan")
+    cfg.loss.class_adv_weights = {"person": 3.0}
+    built = get_method("layergan").build(cfg, CLASSES)
+    loss = built.make_loss(built.G, built.Ds, _null)
+    batch = fake_batch()
+    weights = {name: w for name, w, _, _ in loss._critics(batch)}
+    assert weights == pytest.approx({"background": 0.2, "person": 0.6, "car": 0.2})
+    batch["masks"][:, 2] = 0  # no car in the batch: its critic drops out, the rest renormalize
+    weights = {name: w for name, w, _, _ in loss._critics(batch)}
+    assert weights == pytest.approx({"background": 0.25, "person": 0.75})
+
+
 def _null():
     import contextlib
 

@@ -1,7 +1,7 @@
 """pix2pix networks (Isola et al. 2017): the U-Net generator and the 70x70 PatchGAN.
 
-Published defaults: ngf = ndf = 64, batch norm, dropout 0.5 in the three innermost
-decoder blocks, 4x4 stride-2 convolutions, LeakyReLU 0.2 in the encoder, ReLU in the
+Published defaults: ngf = ndf = 64, batch norm, dropout 0.5 in the log2(S) - 5
+decoder blocks next to the bottleneck (3 in unet_256), 4x4 stride-2 convolutions, LeakyReLU 0.2 in the encoder, ReLU in the
 decoder, tanh output; the U-Net has log2(S) downsamplings (unet_256 has 8, and 9 at 512).
 PatchGAN: 3 stride-2 layers and 2 stride-1 layers, 70x70 receptive field.
 """

@@ -37,8 +37,9 @@ class Method:
 
 SEG2THERMAL_INPUT = ("seg", "r")
 LAYERGAN_INPUT = ("rgb", "seg", "r", "masks")
+# Published: Adam 2e-4, betas (0.5, 0.999), lambda_L1 100; no weight averaging (half-life 0: G_ema = G).
 PIX2PIX_DEFAULTS = {"optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999}, "loss": {"l1": 100.0},
-                    "encoding": "absolute"}
+                    "encoding": "absolute", "ema_half_life_images": 0.0}
 
 
 def _adam_groups(G, Ds, cfg):

@@ -67,7 +67,7 @@ class TrainConfig:
     sample_every: int = 200
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
-    ema_half_life_images: float = 2000.0  # G_ema half-life (StyleGAN2's ema_kimg, in images)
+    ema_half_life_images: float = 2000.0  # G_ema half-life (StyleGAN2's ema_kimg, in images); 0 = no EMA
     ema_rampup: float = 0.05  # half-life <= images seen * rampup, for short runs
     fp32: bool = False  # CUDA: turn off bf16 autocast and channels_last
     compile: bool = False  # torch.compile the generator and discriminators
@@ -81,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"size must be a power of two from 32 to 512, got {self.size}")
         if self.batch < 1 or self.batch % world_size:
             raise ConfigError(f"batch {self.batch} must be >= 1 and divisible by the number of processes {world_size}")
+        if self.ema_half_life_images < 0:
+            raise ConfigError(f"ema_half_life_images must be >= 0 (0 = no EMA), got {self.ema_half_life_images}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
         if self.encoding not in ("absolute", "residual"):

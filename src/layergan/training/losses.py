@@ -76,7 +76,10 @@ class WGANGPLoss:
             D = self.Ds[name]
             out.append((name, self.adv_weights[name],
                         lambda x, D=D, m=m, c=condition: D(torch.cat([x.to(c.dtype) * m, m, c * m], 1)), presence))
-        return out
+        # A weighted mean, not a sum: K summed critics would give G K times the adversarial gradient of the
+        # single-critic methods and drown the L1 term (it diverged in 100 steps at K = 9).
+        total_weight = sum(w for _, w, _, _ in out) or 1.0
+        return [(name, w / total_weight, critic, presence) for name, w, critic, presence in out]
 
     @staticmethod
     def _present_mean(values, presence):

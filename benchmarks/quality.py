@@ -1,0 +1,108 @@
+"""Table 1 on the embedded dataset: all five methods, equal budgets, the same held-out test split.
+
+Each method trains with its published defaults (the style-based ones with the CPU profile's widths, as
+in the demo) for the same steps and batch, through `layergan train`; then one `layergan evaluate`
+compares them. Also records training images/s and peak RSS per method, and the held-out L1 of the
+initial and final weights (does it learn?).
+
+Writes benchmarks/results/quality.json and the generated block in docs/training.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import run_measured, save_result
+from layergan.models.registry import METHODS
+from layergan.pipeline import PROFILES, Profile, run_config
+
+TRAINING_DOC = Path(__file__).parent.parent / "docs" / "training.md"
+BEGIN, END = "<!-- begin generated: python -m benchmarks quality -->", "<!-- end generated -->"
+QUICK = {"profile": "smoke"}
+SEED = 0
+
+
+def _train_speed(run: Path) -> float:
+    """images/s averaged over the whole run, from the last metrics.jsonl line."""
+    lines = (run / "metrics.jsonl").read_text().strip().splitlines()
+    return json.loads(lines[-1])["images_per_s"]
+
+
+def _final_metrics(run: Path) -> dict:
+    newest = sorted((run / "checkpoints").glob("ckpt-*"))[-1]
+    return json.loads((newest / "state.json").read_text())["metrics"]
+
+
+def run(profile: str = "demo", methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None) -> dict:
+    settings: Profile = PROFILES[profile]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        raw, data = root / "raw", root / "prepared"
+        run_measured(["layergan", "synth-data", "--out", str(raw), "--train", str(settings.train_scenes),
+                      "--test", str(settings.test_scenes), "--size", "x".join(map(str, settings.scene_size)),
+                      "--seed", str(SEED), "--workers", "2", "--quiet"])
+        run_measured(["layergan", "prepare", "--src", str(raw), "--out", str(data), "--workers", "2", "--quiet"])
+        rows, runs = [], []
+        for method in methods:
+            out = root / "runs" / method
+            config = root / f"{method}.yaml"
+            config.write_text(run_config(method, data, out, settings, SEED).to_yaml())
+            measured = run_measured(["layergan", "train", "--config", str(config), "--quiet"])
+            metrics = _final_metrics(out)
+            rows.append({"method": method, "steps": settings.steps, "batch": settings.batch, "size": settings.size,
+                         "train_seconds": measured["seconds"], "train_images_per_s": _train_speed(out),
+                         "peak_rss_mib": measured["peak_rss_mib_largest_process"],
+                         "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2),
+                         "held_out_mae_final": round(metrics["held_out_mae_final"], 2)})
+            runs.append(str(out))
+        report = root / "report"
+        run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
+                      *[arg for r in runs for arg in ("--runs", r)]])
+        table = json.loads((report / "metrics.json").read_text())
+        translate = run_measured(["layergan", "translate", "--checkpoint", runs[methods.index("layergan")]
+                                  if "layergan" in methods else runs[0], "--input", str(raw), "--out",
+                                  str(root / "translated"), "--temperatures", "auto", "--quiet"])
+    speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
+    result = {"profile": profile, "seed": SEED, "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
+                                                           "size": settings.scene_size},
+              "training": rows, "evaluation": _evaluation_rows(table),
+              "translate": {"images": settings.train_scenes + settings.test_scenes,
+                            "images_per_s": float(speed.group(1)) if speed else None,
+                            "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
+    save_result("quality" if profile == "demo" else f"quality-{profile}", result)
+    if profile == "demo":
+        _write_training_block(result)
+    return result
+
+
+def _evaluation_rows(table: dict) -> list[dict]:
+    columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid")
+    rows = []
+    for result in table["runs"].values():
+        row = {"method": result["method"], "step": result["step"], "images": result["images"]}
+        row.update({c: round(result[c], 3) for c in columns if result.get(c) is not None})
+        per_class = result.get("per_class", {})
+        row.update({f"mae_{name}": round(v["mae"], 2) for name, v in per_class.items()
+                    if isinstance(v, dict) and v.get("mae") is not None})
+        rows.append(row)
+    return rows
+
+
+def _write_training_block(result: dict) -> None:
+    lines = [BEGIN, "", f"`python -m benchmarks quality` (seed {result['seed']}): {result['scenes']['train']} "
+             f"training and {result['scenes']['test']} test scenes of the embedded dataset "
+             f"({result['scenes']['size'][0]}x{result['scenes']['size'][1]}), every method trained for the same "
+             f"budget on this CPU through `layergan train`. Held-out L1 is the MAE in °C on 16 test samples at "
+             "the training size, before the first step and after the last.", "",
+             "| method | steps x batch | size | held-out MAE initial (°C) | final (°C) | train time (s) | images/s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["training"]:
+        lines.append(f"| {r['method']} | {r['steps']} x {r['batch']} | {r['size']} | {r['held_out_mae_initial']} | "
+                     f"{r['held_out_mae_final']} | {r['train_seconds']} | {r['train_images_per_s']} |")
+    lines += ["", "The full Table-1 comparison of these runs is in [benchmarks.md](benchmarks.md) (quality).", "", END]
+    text = TRAINING_DOC.read_text()
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    TRAINING_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))
