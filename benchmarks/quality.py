@@ -32,7 +32,7 @@ def _train_speed(run: Path) -> float:
 
 
 def _final_metrics(run: Path) -> dict:
-    newest = sorted((run / "checkpoints").glob("ckpt-*"))[-1]
+    newest = sorted(run.glob("ckpt-*"))[-1]
     return json.loads((newest / "state.json").read_text())["metrics"]
 
 
@@ -62,13 +62,14 @@ def run(profile: str = "demo", methods: tuple[str, ...] = tuple(METHODS), keep: 
         run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
                       *[arg for r in runs for arg in ("--runs", r)]])
         table = json.loads((report / "metrics.json").read_text())
+        reference = _r_alone(data, settings.size)
         translate = run_measured(["layergan", "translate", "--checkpoint", runs[methods.index("layergan")]
                                   if "layergan" in methods else runs[0], "--input", str(raw), "--out",
                                   str(root / "translated"), "--temperatures", "auto", "--quiet"])
     speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
     result = {"profile": profile, "seed": SEED, "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
                                                            "size": settings.scene_size},
-              "training": rows, "evaluation": _evaluation_rows(table),
+              "training": rows, "evaluation": _evaluation_rows(table) + [reference],
               "translate": {"images": settings.train_scenes + settings.test_scenes,
                             "images_per_s": float(speed.group(1)) if speed else None,
                             "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
@@ -78,17 +79,33 @@ def run(profile: str = "demo", methods: tuple[str, ...] = tuple(METHODS), keep: 
     return result
 
 
+def _r_alone(data: Path, size: int) -> dict:
+    """The trivial predictor 'output = R' (each object at its true mean °C): the floor every method given R must beat."""
+    from layergan.data.dataset import PreparedDataset
+    from layergan.data.encoding import RESIDUAL
+    from layergan.evaluation.evaluate import _batches
+    from layergan.evaluation.metrics import TemperatureMetrics
+
+    dataset = PreparedDataset(data, "test", size, RESIDUAL, augment=False)
+    metrics = TemperatureMetrics(dataset.classes.names)
+    for b in _batches(dataset, 8):
+        metrics.update(b["r_celsius"], b["thermal"], b["valid"], b["masks"], b["instances"])
+    return _evaluation_row({**metrics.result(), "method": "reference: output = R (no network)", "step": 0,
+                            "images": len(dataset)})
+
+
 def _evaluation_rows(table: dict) -> list[dict]:
+    return [_evaluation_row(result) for result in table["runs"].values()]
+
+
+def _evaluation_row(result: dict) -> dict:
     columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid")
-    rows = []
-    for result in table["runs"].values():
-        row = {"method": result["method"], "step": result["step"], "images": result["images"]}
-        row.update({c: round(result[c], 3) for c in columns if result.get(c) is not None})
-        per_class = result.get("per_class", {})
-        row.update({f"mae_{name}": round(v["mae"], 2) for name, v in per_class.items()
-                    if isinstance(v, dict) and v.get("mae") is not None})
-        rows.append(row)
-    return rows
+    row = {"method": result["method"], "step": result["step"], "images": result["images"]}
+    row.update({c: round(result[c], 3) for c in columns if result.get(c) is not None})
+    per_class = result.get("per_class", {})
+    row.update({f"mae_{name}": round(v["mae"], 2) for name, v in per_class.items()
+                if isinstance(v, dict) and v.get("mae") is not None})
+    return row
 
 
 def _write_training_block(result: dict) -> None:
