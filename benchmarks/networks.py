@@ -3,7 +3,8 @@
 - parameters and forward GFLOPs (torch.utils.flop_counter; 1 multiply-add = 2 FLOPs) at 256 and 512 px
   with each method's default config and the 9 default classes;
 - wall time of one generator forward + backward at 64 px, batch 4, on this machine, for the default
-  config and for the CPU profile (src/layergan/configs/cpu-64.yaml).
+  config and for the CPU profile (src/layergan/configs/cpu-64.yaml);
+- generator inference images/s at 256 px (default config, eval mode, no gradients): translate's network cost.
 
 Writes benchmarks/results/networks.json and the generated table in docs/architecture.md.
 """
@@ -60,6 +61,20 @@ def forward_backward_seconds(method: str, profile: str, size: int = 64, batch_si
     return statistics.median(times)
 
 
+def inference_images_per_s(method: str, size: int = 256, batch_size: int = 4, repeats: int = 3) -> float:
+    """Generator forward in eval mode without gradients (translate's network cost), default config."""
+    built = build_models(method_config(method, ({"size": size}, "benchmark")), CLASSES)
+    G, batch = built.G.eval(), example_batch(batch_size, size, len(CLASSES))
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):  # one warm-up pass
+            start = time.perf_counter()
+            G(batch)
+            if i:
+                times.append(time.perf_counter() - start)
+    return batch_size / statistics.median(times)
+
+
 def run(sizes: tuple[int, ...] = (256, 512), repeats: int = 5) -> dict:
     torch.manual_seed(0)
     sizes_table = [model_size(m, s) for s in sizes for m in METHODS]
@@ -70,7 +85,9 @@ def run(sizes: tuple[int, ...] = (256, 512), repeats: int = 5) -> dict:
             row[method] = round(forward_backward_seconds(method, profile, repeats=repeats), 3)
         row["layergan / layergan-reduced"] = round(row["layergan"] / row["layergan-reduced"], 2)
         timing.append(row)
+    inference = [{"size": 256, "batch": 4, **{m: round(inference_images_per_s(m), 2) for m in METHODS}}]
     result = {"model_sizes": sizes_table, "generator_forward_backward_s_64px_batch4": timing,
+              "generator_inference_images_per_s_256px": inference,
               "threads": torch.get_num_threads()}
     save_result("networks", result)
     _write_architecture_tables(sizes_table, timing)

@@ -36,7 +36,7 @@ class LossConfig:
     l1: float = 100.0  # lambda_L1 (eq. 3)
     adv: float = 1.0  # lambda_adv (eq. 3)
     gp: float = 10.0  # lambda_GP (eq. 2; WGAN-GP's published value)
-    gp_interval: int = 4  # lazy regularization (StyleGAN2): penalty every k steps, weighted by k
+    gp_interval: int = 1  # > 1: lazy GP (StyleGAN2) every k steps, weighted by k; diverged at 64 px with k = 4
     drift: float = 0.001  # epsilon-drift on real critic scores (ProGAN), keeps WGAN scores bounded
     stage1_l1: float = 100.0  # ThermalGAN stage-1 temperature L1
     class_adv_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class critic weights
@@ -45,8 +45,8 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    lr_g: float = 0.002
-    lr_d: float = 0.002
+    lr_g: float = 0.001  # ProGAN's WGAN-GP with equalized lr; StyleGAN2's 0.002 diverged at 64 px
+    lr_d: float = 0.001
     beta1: float = 0.0
     beta2: float = 0.99
     class_lr: dict[str, float] = field(default_factory=dict)  # layergan: per-class lr multipliers (branch + D)
