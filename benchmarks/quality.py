@@ -36,15 +36,21 @@ def _final_metrics(run: Path) -> dict:
     return json.loads((newest / "state.json").read_text())["metrics"]
 
 
+def make_dataset(root: Path, settings: Profile) -> tuple[Path, Path]:
+    """The profile's embedded dataset, raw and prepared, under root (deterministic for SEED)."""
+    raw, data = root / "raw", root / "prepared"
+    run_measured(["layergan", "synth-data", "--out", str(raw), "--train", str(settings.train_scenes),
+                  "--test", str(settings.test_scenes), "--size", "x".join(map(str, settings.scene_size)),
+                  "--seed", str(SEED), "--workers", "2", "--quiet"])
+    run_measured(["layergan", "prepare", "--src", str(raw), "--out", str(data), "--workers", "2", "--quiet"])
+    return raw, data
+
+
 def run(profile: str = "demo", methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None) -> dict:
     settings: Profile = PROFILES[profile]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep) if keep else Path(tmp)
-        raw, data = root / "raw", root / "prepared"
-        run_measured(["layergan", "synth-data", "--out", str(raw), "--train", str(settings.train_scenes),
-                      "--test", str(settings.test_scenes), "--size", "x".join(map(str, settings.scene_size)),
-                      "--seed", str(SEED), "--workers", "2", "--quiet"])
-        run_measured(["layergan", "prepare", "--src", str(raw), "--out", str(data), "--workers", "2", "--quiet"])
+        raw, data = make_dataset(root, settings)
         rows, runs = [], []
         for method in methods:
             out = root / "runs" / method
