@@ -16,10 +16,40 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def reference_conv_ms(repeats: int = 5) -> float:
+    """A yardstick for comparing hosts: one 3x3 conv (64 -> 64 channels, 8x64x64) forward + backward, median ms.
+
+    Hosts sold as the same "2 cores" differed by 2-3x in this project's sessions; this figure, saved with
+    every result, tells whether two results are comparable.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 64, 64, 64, generator=generator, requires_grad=True)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    times = []
+    for i in range(repeats + 2):  # two warm-up passes
+        start = time.perf_counter()
+        conv(x).square().mean().backward()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return round(1000 * sorted(times)[len(times) // 2], 1)
+
+
 def machine() -> dict:
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "reference_conv_ms": reference_conv_ms(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",

@@ -146,3 +146,28 @@ def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("RANKS_IDENTICAL") == 2
     assert ckpt.resolve(tmp_path / "ddp")[1]["world_size"] == 2
+
+
+@pytest.mark.parametrize("method", ["pix2pix", "thermalgan", "layergan"])
+def test_generator_runs_forward_once_per_step_and_its_gradient_matches_a_fresh_forward(prepared, tmp_path, method):
+    trainer = Trainer(config(prepared, tmp_path, method, steps=1), progress=False)
+    batch, loss, G = trainer._to_device(next(trainer._data())), trainer.loss, trainer.G
+    calls = []
+    G.register_forward_hook(lambda *args: calls.append(1))
+    G.zero_grad(set_to_none=True)
+    torch.manual_seed(0)
+    for phase in loss.phases:
+        loss.accumulate_gradients(phase.name, batch, 0)
+        if phase.optimizer == "D":
+            assert all(p.grad is None for p in G.parameters()), "D's backward reached G"
+    assert len(calls) == 1
+    shared = {n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None}
+    assert shared and sum(g.abs().sum() for g in shared.values()) > 0
+
+    G.zero_grad(set_to_none=True)
+    torch.manual_seed(0)  # the same random state at the forward as in the D phase above
+    loss.accumulate_gradients("G", batch, 1)  # another step: nothing cached, G runs afresh
+    assert len(calls) == 2
+    fresh = {n: p.grad for n, p in G.named_parameters() if p.grad is not None}
+    assert fresh.keys() == shared.keys()
+    assert all(torch.allclose(fresh[n], shared[n], rtol=1e-4, atol=1e-6) for n in shared)

@@ -33,7 +33,7 @@ class Profile:
 
 
 PROFILES = {
-    "demo": Profile(240, 40, (320, 240), 250, 8, 64),
+    "demo": Profile(240, 40, (320, 240), 150, 8, 64),
     "smoke": Profile(10, 4, (96, 72), 3, 2, 32),
 }
 METHODS = ("layergan", "pix2pix")

@@ -2,6 +2,10 @@
 
 Phases that name the same optimizer run back to back and share one optimizer step,
 so "D" + "Dgp" together are exactly the WGAN-GP critic loss of the paper's eq. 2.
+
+G runs forward once per step, as in the pix2pix reference: the D phase trains on the
+detached output, and the G phase backpropagates through that same forward pass (G has
+not changed in between). A second forward would cost about an eighth of a layergan step.
 """
 
 from __future__ import annotations
@@ -22,6 +26,21 @@ PER_CLASS_CONDITION = ("rgb", "seg", "r")
 class Phase:
     name: str
     optimizer: str  # "G" or "D"
+
+
+class SharedForward:
+    """Holds G's output from the D phase (with its graph) for the G phase of the same step."""
+
+    def __init__(self):
+        self._step, self._value = None, None
+
+    def put(self, step: int, value):
+        self._step, self._value = step, value
+        return value
+
+    def take(self, step: int):
+        value, self._value = (self._value if self._step == step else None), None
+        return value
 
 
 def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -51,7 +70,7 @@ class WGANGPLoss:
                  class_adv_weights: dict[str, float], class_l1_weights: dict[str, float], autocast,
                  gp_interval: int = 1):
         self.G, self.Ds, self.condition_keys = G, discriminators, condition_keys
-        self.gp_interval, self._fake = max(1, gp_interval), None
+        self.gp_interval, self.forward = max(1, gp_interval), SharedForward()
         self.class_names, self.autocast = class_names, autocast
         self.l1, self.adv, self.gp, self.drift = l1, adv, gp, drift
         self.per_class = "all" not in discriminators
@@ -95,7 +114,8 @@ class WGANGPLoss:
         logs = {}
         if phase == "G":
             with self.autocast():
-                fake = self.G(batch)["thermal"]
+                fake = self.forward.take(step)
+                fake = self.G(batch)["thermal"] if fake is None else fake
                 l1 = masked_l1(fake, batch["target"], self._weights(batch))
                 adv = sum(w * -self._present_mean(critic(fake), p) for _, w, critic, p in self._critics(batch))
             loss = self.l1 * l1 + self.adv * adv
@@ -103,12 +123,15 @@ class WGANGPLoss:
             return {"G/l1": l1.detach(), "G/adv": adv.detach(), "G/total": loss.detach()}
         if phase == "Dgp" and step % self.gp_interval:
             return {}
-        if phase == "D" or self._fake is None:  # Dgp reuses D's fakes: G has not changed in between
+        if phase == "D":
+            with self.autocast():
+                self.forward.put(step, self.G(batch)["thermal"])
+        generated = self.forward.take(step)
+        if generated is None:  # Dgp without a preceding D phase
             with torch.no_grad(), self.autocast():
-                self._fake = self.G(batch)["thermal"].float()
-        fake, real = self._fake, batch["target"]
-        if phase == "Dgp":
-            self._fake = None
+                generated = self.G(batch)["thermal"]
+        self.forward.put(step, generated)  # still for Dgp and G
+        fake, real = generated.detach().float(), batch["target"]
         total = 0.0
         for name, w, critic, presence in self._critics(batch):
             if phase == "D":
@@ -137,6 +160,7 @@ class Pix2PixLoss:
 
     def __init__(self, G, discriminators, condition_keys, l1: float, autocast):
         self.G, self.D, self.condition_keys, self.l1, self.autocast = G, discriminators["all"], condition_keys, l1, autocast
+        self.forward = SharedForward()
 
     def _inputs(self, batch):
         """(condition for D, generator output, target); ThermalGAN overrides this for its stage 2."""
@@ -151,15 +175,16 @@ class Pix2PixLoss:
 
     def accumulate_gradients(self, phase: str, batch: dict, step: int) -> dict[str, torch.Tensor]:
         if phase == "D":
-            with torch.no_grad(), self.autocast():
-                condition, fake, real, _ = self._inputs(batch)
             with self.autocast():
+                condition, fake, real, _ = self.forward.put(step, self._inputs(batch))
+                condition, fake = condition.detach(), fake.detach()  # D's backward must leave G's graph intact
                 loss = 0.5 * (self._gan(self.D(torch.cat([condition, fake.to(condition.dtype)], 1)), False)
                               + self._gan(self.D(torch.cat([condition, real.to(condition.dtype)], 1)), True))
             loss.backward()
             return {"D/total": loss.detach()}
         with self.autocast():
-            condition, fake, real, out = self._inputs(batch)
+            shared = self.forward.take(step)
+            condition, fake, real, out = self._inputs(batch) if shared is None else shared
             gan = self._gan(self.D(torch.cat([condition, fake.to(condition.dtype)], 1)), True)
             l1 = masked_l1(fake, real, batch["valid"])
             loss = gan + self.l1 * l1
