@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import save_result
-from benchmarks.quality import SEED, _evaluation_row, make_dataset
+from benchmarks.quality import PROFILE, SEED, _evaluation_row, make_dataset
 from layergan.data.dataset import PreparedDataset, load_meta
 from layergan.data.encoding import RESIDUAL
 from layergan.evaluation.evaluate import _batches
@@ -24,7 +24,7 @@ from layergan.pipeline import PROFILES
 QUICK = {"profile": "smoke"}
 
 
-def run(profile: str = "demo") -> dict:
+def run(profile: str = PROFILE) -> dict:
     settings = PROFILES[profile]
     with tempfile.TemporaryDirectory() as tmp:
         _, data = make_dataset(Path(tmp), settings)
@@ -38,5 +38,5 @@ def run(profile: str = "demo") -> dict:
     result = {"profile": profile, "seed": SEED, "size": settings.size, "test_images": len(dataset),
               "predictors": [_evaluation_row({**class_mean.result(), "step": 0, "images": len(dataset),
                                               "method": "reference: output = training mean of the pixel's class"})]}
-    save_result("references" if profile == "demo" else f"references-{profile}", result)
+    save_result("references" if profile == PROFILE else f"references-{profile}", result)
     return result

@@ -33,7 +33,8 @@ class Profile:
 
 
 PROFILES = {
-    "demo": Profile(240, 40, (320, 240), 150, 8, 64),
+    "demo": Profile(240, 40, (320, 240), 150, 8, 64),  # under 15 min on a slow 2-core host, with the install
+    "benchmark": Profile(240, 40, (320, 240), 250, 8, 64),  # the demo's data, a few hundred steps
     "smoke": Profile(10, 4, (96, 72), 3, 2, 32),
 }
 METHODS = ("layergan", "pix2pix")

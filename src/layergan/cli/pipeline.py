@@ -5,8 +5,9 @@ import click
 
 @click.command("pipeline")
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Everything goes here.")
-@click.option("--profile", default="demo", show_default=True, type=click.Choice(["demo", "smoke"]),
-              help="demo: the README's main job (~10 min on 2 cores). smoke: tiny sizes, the same code path (CI).")
+@click.option("--profile", default="demo", show_default=True, type=click.Choice(["demo", "benchmark", "smoke"]),
+              help="demo: the README's main job, 150 steps per method (6-12 min on 2 cores). benchmark: the same "
+                   "data, 250 steps (the quality benchmark's budget). smoke: tiny sizes, the same code path (CI).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fid-weights", type=click.Path(dir_okay=False), help="Inception weights for FID (else FID only if cached).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
