@@ -171,3 +171,16 @@ def test_generator_runs_forward_once_per_step_and_its_gradient_matches_a_fresh_f
     fresh = {n: p.grad for n, p in G.named_parameters() if p.grad is not None}
     assert fresh.keys() == shared.keys()
     assert all(torch.allclose(fresh[n], shared[n], rtol=1e-4, atol=1e-6) for n in shared)
+
+
+@pytest.mark.parametrize("method", ["layergan", "pix2pix"])
+def test_checkpoints_and_sample_grids_do_not_change_the_training_stream(prepared, tmp_path, method):
+    """Held-out MAE and sample grids run G (noise, dropout): they must not draw from the training RNG."""
+    often = config(prepared, tmp_path / "often", method, steps=4)
+    often.checkpoint_every, often.sample_every = 1, 1
+    rarely = config(prepared, tmp_path / "rarely", method, steps=4)
+    rarely.checkpoint_every, rarely.sample_every = 4, 4
+    Trainer(often, progress=False).run()
+    Trainer(rarely, progress=False).run()
+    a, b = weights(tmp_path / "often"), weights(tmp_path / "rarely")
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
