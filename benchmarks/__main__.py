@@ -1,4 +1,4 @@
-"""python -m benchmarks {synth,prepare,networks,quality,references,all,report}"""
+"""python -m benchmarks {synth,prepare,networks,quality,references,baselines,all,report}"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from benchmarks import report
 
-BENCHMARKS = ("synth", "prepare", "networks", "quality", "references")
+BENCHMARKS = ("synth", "prepare", "networks", "quality", "references", "baselines")
 
 
 def main():

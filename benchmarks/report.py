@@ -9,7 +9,7 @@ from benchmarks.common import RESULTS
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
 NOTES = Path(__file__).parent / "notes"  # hand-written analysis, appended to the matching section
-ORDER = ("quality", "references", "networks", "prepare", "synth")
+ORDER = ("quality", "references", "baselines", "networks", "prepare", "synth")
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
