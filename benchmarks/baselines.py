@@ -8,12 +8,11 @@ learning towards it after the quality benchmark's 250 steps. Same data, seed and
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import run_measured, save_result
-from benchmarks.quality import PROFILE, SEED, make_dataset
+from benchmarks.quality import PROFILE, SEED, _final_metrics, make_dataset
 from layergan.pipeline import PROFILES, run_config
 
 METHODS = ("pix2pix", "thermalgan")
@@ -31,8 +30,7 @@ def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
             config.checkpoint_every = every  # each checkpoint records the held-out L1; the last holds them all
             config_path.write_text(config.to_yaml())
             measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
-            newest = sorted(out.glob("ckpt-*"))[-1]
-            metrics = json.loads((newest / "state.json").read_text())["metrics"]
+            metrics = _final_metrics(out)
             row = {"method": method, "batch": settings.batch, "size": settings.size, "train_seconds": measured["seconds"],
                    "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2)}
             row.update({f"step_{s}": round(metrics[f"held_out_mae_step_{s}"], 2) for s in range(every, steps + 1, every)})
