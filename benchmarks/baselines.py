@@ -11,9 +11,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import run_measured, save_result
-from benchmarks.quality import PROFILE, SEED, _final_metrics, make_dataset
-from layergan.pipeline import PROFILES, run_config
+from benchmarks.common import save_result
+from benchmarks.quality import PROFILE, SEED, make_dataset, train
+from layergan.pipeline import PROFILES
 
 METHODS = ("pix2pix", "thermalgan")
 QUICK = {"steps": 4, "every": 2, "profile": "smoke"}
@@ -25,12 +25,8 @@ def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         _, data = make_dataset(Path(tmp), settings)
         for method in METHODS:
-            out, config_path = Path(tmp) / "runs" / method, Path(tmp) / f"{method}.yaml"
-            config = run_config(method, data, out, settings, SEED)
-            config.checkpoint_every = every  # each checkpoint records the held-out L1; the last holds them all
-            config_path.write_text(config.to_yaml())
-            measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
-            metrics = _final_metrics(out)
+            # each checkpoint records the held-out L1, and the last one holds them all
+            _, measured, metrics = train(method, data, Path(tmp), settings, checkpoint_every=every)
             row = {"method": method, "batch": settings.batch, "size": settings.size, "train_seconds": measured["seconds"],
                    "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2)}
             row.update({f"step_{s}": round(metrics[f"held_out_mae_step_{s}"], 2) for s in range(every, steps + 1, every)})

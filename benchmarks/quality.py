@@ -47,6 +47,17 @@ def make_dataset(root: Path, settings: Profile) -> tuple[Path, Path]:
     return raw, data
 
 
+def train(method: str, data: Path, root: Path, settings: Profile, **overrides) -> tuple[Path, dict, dict]:
+    """One `layergan train` process with the pipeline's config for this method: (run folder, wall/RSS, metrics)."""
+    out, config_path = root / "runs" / method, root / f"{method}.yaml"
+    config = run_config(method, data, out, settings, SEED)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    config_path.write_text(config.to_yaml())
+    measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
+    return out, measured, _final_metrics(out)
+
+
 def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None) -> dict:
     settings: Profile = PROFILES[profile]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,11 +65,7 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
         raw, data = make_dataset(root, settings)
         rows, runs = [], []
         for method in methods:
-            out = root / "runs" / method
-            config = root / f"{method}.yaml"
-            config.write_text(run_config(method, data, out, settings, SEED).to_yaml())
-            measured = run_measured(["layergan", "train", "--config", str(config), "--quiet"])
-            metrics = _final_metrics(out)
+            out, measured, metrics = train(method, data, root, settings)
             rows.append({"method": method, "steps": settings.steps, "batch": settings.batch, "size": settings.size,
                          "train_seconds": measured["seconds"], "train_images_per_s": _train_speed(out),
                          "peak_rss_mib": measured["peak_rss_mib_largest_process"],
