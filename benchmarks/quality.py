@@ -10,6 +10,7 @@ Writes benchmarks/results/quality.json and the generated block in docs/training.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tempfile
@@ -50,9 +51,7 @@ def make_dataset(root: Path, settings: Profile) -> tuple[Path, Path]:
 def train(method: str, data: Path, root: Path, settings: Profile, **overrides) -> tuple[Path, dict, dict]:
     """One `layergan train` process with the pipeline's config for this method: (run folder, wall/RSS, metrics)."""
     out, config_path = root / "runs" / method, root / f"{method}.yaml"
-    config = run_config(method, data, out, settings, SEED)
-    for key, value in overrides.items():
-        setattr(config, key, value)
+    config = dataclasses.replace(run_config(method, data, out, settings, SEED), **overrides)  # unknown keys raise
     config_path.write_text(config.to_yaml())
     measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
     return out, measured, _final_metrics(out)

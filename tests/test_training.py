@@ -55,14 +55,18 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
             **{f"D.{k}": v for k, v in load_file(str(folder / "D.safetensors")).items()}}
 
 
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:3]
+
+
 @pytest.mark.parametrize("method", ["layergan", "pix2pix"])
 def test_resume_gives_identical_weights(prepared, tmp_path, method):
     Trainer(config(prepared, tmp_path / "full", method, steps=4), progress=False).run()
     Trainer(config(prepared, tmp_path / "half", method, steps=2), progress=False).run()
     Trainer(config(prepared, tmp_path / "half", method, steps=4), progress=False).run()
-    a, b = weights(tmp_path / "full"), weights(tmp_path / "half")
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    assert_same_weights(tmp_path / "full", tmp_path / "half")
 
 
 def test_sigterm_saves_checkpoint_and_run_resumes(prepared, tmp_path):
@@ -175,12 +179,11 @@ def test_generator_runs_forward_once_per_step_and_its_gradient_matches_a_fresh_f
 
 @pytest.mark.parametrize("method", ["layergan", "pix2pix"])
 def test_checkpoints_and_sample_grids_do_not_change_the_training_stream(prepared, tmp_path, method):
-    """Held-out MAE and sample grids run G (noise, dropout): they must not draw from the training RNG."""
+    """Held-out MAE and sample grids run G between steps: nothing in them may draw from the training RNG."""
     often = config(prepared, tmp_path / "often", method, steps=4)
     often.checkpoint_every, often.sample_every = 1, 1
     rarely = config(prepared, tmp_path / "rarely", method, steps=4)
     rarely.checkpoint_every, rarely.sample_every = 4, 4
     Trainer(often, progress=False).run()
     Trainer(rarely, progress=False).run()
-    a, b = weights(tmp_path / "often"), weights(tmp_path / "rarely")
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    assert_same_weights(tmp_path / "often", tmp_path / "rarely")
