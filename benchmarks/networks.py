@@ -21,9 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import save_result
 from layergan.classes import default_classes
+from layergan.io import markdown_table
+from layergan.methods.registry import METHODS, resolve
 from layergan.models.example_batch import example_batch
-from layergan.models.registry import METHODS, method_config
-from layergan.pipeline import cpu_profile
 from layergan.training.trainer import build_models
 
 ARCHITECTURE_DOC = Path(__file__).parent.parent / "docs" / "architecture.md"
@@ -37,7 +37,7 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def model_size(method: str, size: int) -> dict:
-    built = build_models(method_config(method, ({"size": size}, "benchmark")), CLASSES)
+    built = build_models(resolve(method, overrides={"size": size}, source="benchmark"), CLASSES)
     batch = example_batch(1, size, len(CLASSES))
     with FlopCounterMode(display=False) as counter:  # grad mode on: the counter's module hooks need it
         built.G.eval()(batch)
@@ -48,8 +48,9 @@ def model_size(method: str, size: int) -> dict:
 
 def forward_backward_seconds(method: str, profile: str, size: int = 64, batch_size: int = 4,
                              repeats: int = 5) -> float:
-    layers = [cpu_profile(method)] if profile == "cpu-64" else []
-    built = build_models(method_config(method, *layers, ({"size": size}, "benchmark")), CLASSES)
+    config = resolve(method, profile=None if profile == "default" else profile, overrides={"size": size},
+                     source="benchmark")
+    built = build_models(config, CLASSES)
     G, batch = built.G.train(), example_batch(batch_size, size, len(CLASSES))
     times = []
     for i in range(repeats + 2):  # two warm-up passes
@@ -63,7 +64,7 @@ def forward_backward_seconds(method: str, profile: str, size: int = 64, batch_si
 
 def inference_images_per_s(method: str, size: int = 256, batch_size: int = 4, repeats: int = 3) -> float:
     """Generator forward in eval mode without gradients (translate's network cost), default config."""
-    built = build_models(method_config(method, ({"size": size}, "benchmark")), CLASSES)
+    built = build_models(resolve(method, overrides={"size": size}, source="benchmark"), CLASSES)
     G, batch = built.G.eval(), example_batch(batch_size, size, len(CLASSES))
     times = []
     with torch.no_grad():
@@ -96,14 +97,11 @@ def run(sizes: tuple[int, ...] = (256, 512), repeats: int = 5) -> dict:
 
 def _write_architecture_tables(sizes_table: list[dict], timing: list[dict]) -> None:
     columns = ["method", "size", "G_params_M", "D_params_M", "discriminators", "G_forward_GFLOPs"]
-    lines = [BEGIN, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in sizes_table]
-    lines += ["", "Generator forward + backward, 64 px, batch 4, seconds on this machine "
-              f"({torch.get_num_threads()} threads):", ""]
     names = list(timing[0])
-    lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(str(row[n]) for n in names) + " |" for row in timing]
-    lines += ["", END]
+    lines = [BEGIN, "", markdown_table(columns, [[row[c] for c in columns] for row in sizes_table]), "",
+             "Generator forward + backward, 64 px, batch 4, seconds on this machine "
+             f"({torch.get_num_threads()} threads):", "",
+             markdown_table(names, [[row[n] for n in names] for row in timing]), "", END]
     text = ARCHITECTURE_DOC.read_text()
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):

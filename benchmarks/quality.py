@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import run_measured, save_result
-from layergan.models.registry import METHODS
+from layergan.io import markdown_table
+from layergan.methods.registry import METHODS
 from layergan.pipeline import PROFILES, Profile, run_config
 
 TRAINING_DOC = Path(__file__).parent.parent / "docs" / "training.md"
@@ -96,12 +97,12 @@ def _r_alone(data: Path, size: int) -> dict:
     """The trivial predictor 'output = R' (each object at its true mean °C): the floor every method given R must beat."""
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
-    from layergan.evaluation.evaluate import _batches
+    from layergan.evaluation.evaluate import batches
     from layergan.evaluation.metrics import TemperatureMetrics
 
     dataset = PreparedDataset(data, "test", size, RESIDUAL, augment=False)
     metrics = TemperatureMetrics(dataset.classes.names)
-    for b in _batches(dataset, 8):
+    for b in batches(dataset, 8):
         metrics.update(b["r_celsius"], b["thermal"], b["valid"], b["masks"], b["instances"])
     return _evaluation_row({**metrics.result(), "method": "reference: output = R (no network)", "step": 0,
                             "images": len(dataset)})
@@ -127,12 +128,12 @@ def _write_training_block(result: dict) -> None:
              f"({result['scenes']['size'][0]}x{result['scenes']['size'][1]}), every method trained for the same "
              f"budget on this CPU through `layergan train`. Held-out L1 is the MAE in °C on 16 test samples at "
              "the training size, before the first step and after the last.", "",
-             "| method | steps x batch | size | held-out MAE initial (°C) | final (°C) | train time (s) | images/s |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result["training"]:
-        lines.append(f"| {r['method']} | {r['steps']} x {r['batch']} | {r['size']} | {r['held_out_mae_initial']} | "
-                     f"{r['held_out_mae_final']} | {r['train_seconds']} | {r['train_images_per_s']} |")
-    lines += ["", "The full Table-1 comparison of these runs is in [benchmarks.md](benchmarks.md) (quality).", "", END]
+             markdown_table(["method", "steps x batch", "size", "held-out MAE initial (°C)", "final (°C)",
+                             "train time (s)", "images/s"],
+                            [[r["method"], f"{r['steps']} x {r['batch']}", r["size"], r["held_out_mae_initial"],
+                              r["held_out_mae_final"], r["train_seconds"], r["train_images_per_s"]]
+                             for r in result["training"]]),
+             "", "The full Table-1 comparison of these runs is in [benchmarks.md](benchmarks.md) (quality).", "", END]
     text = TRAINING_DOC.read_text()
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     TRAINING_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))

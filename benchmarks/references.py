@@ -17,7 +17,7 @@ from benchmarks.common import save_result
 from benchmarks.quality import PROFILE, SEED, _evaluation_row, make_dataset
 from layergan.data.dataset import PreparedDataset, load_meta
 from layergan.data.encoding import RESIDUAL
-from layergan.evaluation.evaluate import _batches
+from layergan.evaluation.evaluate import batches
 from layergan.evaluation.metrics import TemperatureMetrics
 from layergan.pipeline import PROFILES
 
@@ -32,7 +32,7 @@ def run(profile: str = PROFILE) -> dict:
         dataset = PreparedDataset(data, "test", settings.size, RESIDUAL, augment=False)
         class_means = torch.tensor([(stats.get(n) or {}).get("mean") or 0.0 for n in dataset.classes.names])
         class_mean = TemperatureMetrics(dataset.classes.names)
-        for b in _batches(dataset, 8):
+        for b in batches(dataset, 8):
             constant = (b["masks"] * class_means.reshape(1, -1, 1, 1)).sum(1, keepdim=True)
             class_mean.update(constant, b["thermal"], b["valid"], b["masks"], b["instances"])
     result = {"profile": profile, "seed": SEED, "size": settings.size, "test_images": len(dataset),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.common import RESULTS
+from layergan.io import markdown_table
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
 NOTES = Path(__file__).parent / "notes"  # hand-written analysis, appended to the matching section
@@ -13,10 +14,7 @@ ORDER = ("quality", "references", "baselines", "networks", "prepare", "synth")
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
-    return "\n".join(lines)
+    return markdown_table(columns, [[row.get(c, "") for c in columns] for row in rows])
 
 
 def write() -> Path:

@@ -6,26 +6,24 @@ import numpy as np
 from PIL import Image
 
 from layergan.classes import default_classes
+from layergan.data import voc
+from layergan.data.voc import VOC_FOLDERS
 
 CLASSES = default_classes()
 
 
 def write_voc_sample(root: Path, split: str, name: str, class_map, instance_map, thermal, rgb=None,
                      class_mode="P"):
+    """One sample through the project's VOC writer (lossless PNG colour); class_mode "RGB" re-saves the
+    class map as plain colours, as some datasets ship it."""
     base = Path(root) / split
-    for sub in ("JPEGImages", "SegmentationClass", "SegmentationObject", "ThermalImages"):
+    for sub in VOC_FOLDERS:
         (base / sub).mkdir(parents=True, exist_ok=True)
     h, w = class_map.shape
     rgb = rgb if rgb is not None else np.full((h, w, 3), 100, np.uint8)
-    Image.fromarray(rgb).save(base / "JPEGImages" / f"{name}.png")
-    if class_mode == "P":
-        img = Image.fromarray(class_map.astype(np.uint8), mode="P")
-        img.putpalette(CLASSES.pil_palette())
-    else:  # RGB colours
-        img = Image.fromarray(CLASSES.palette_array()[class_map])
-    img.save(base / "SegmentationClass" / f"{name}.png")
-    Image.fromarray(instance_map.astype(np.uint8), mode="L").save(base / "SegmentationObject" / f"{name}.png")
-    np.save(base / "ThermalImages" / f"{name}.npy", thermal.astype(np.float32))
+    voc.write_voc_sample(root, split, name, rgb, class_map, instance_map, thermal, CLASSES, rgb_suffix=".png")
+    if class_mode != "P":
+        Image.fromarray(CLASSES.palette_array()[class_map]).save(base / "SegmentationClass" / f"{name}.png")
 
 
 def two_object_scene(h=24, w=40):

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from layergan.models.example_batch import example_batch
 from layergan.models.pix2pix import PatchDiscriminator, UNetGenerator, receptive_field
-from layergan.models.registry import get_method
+from layergan.methods.registry import get_method
 from layergan.models.thermalgan import ThermalGANGenerator, segment_mean
 from tests.test_models import CLASSES, tiny_config
 

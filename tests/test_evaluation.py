@@ -9,7 +9,7 @@ from layergan.cli.main import main
 from layergan.errors import CheckpointError, ConfigError, DataError
 from layergan.evaluation import fid
 from layergan.evaluation.metrics import TemperatureMetrics
-from layergan.evaluation.translate import translate
+from layergan.translate import translate
 from layergan.pipeline import run_pipeline
 
 

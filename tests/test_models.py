@@ -5,21 +5,18 @@ import torch.nn.functional as F
 from layergan.errors import ConfigError
 from layergan.models.discriminator import ResidualDiscriminator
 from layergan.models.example_batch import example_batch
-from layergan.models.registry import METHODS, get_method
+from layergan.methods.losses import gradient_penalty
+from layergan.methods.registry import METHODS, get_method, resolve
 from layergan.models.stylegan2 import SynthesisNetwork, modulated_conv2d
-from layergan.training.config import TrainConfig
-from layergan.training.losses import gradient_penalty
 
 CLASSES = ("background", "person", "car")
 TINY = {"w_dim": 32, "channel_base": 512, "channel_max": 32, "d_channel_base": 256, "d_channel_max": 32,
         "ngf": 8, "ndf": 8}
 
 
-def tiny_config(method, size=32):
-    cfg = TrainConfig(method=method, size=size)
-    for k, v in TINY.items():
-        setattr(cfg.model, k, v)
-    return cfg
+def tiny_config(method, size=32, **overrides):
+    """The method's real defaults with tiny widths."""
+    return resolve(method, overrides={"size": size, "model": TINY, **overrides}, source="test")
 
 
 def fake_batch(n=2, size=32, classes=3, seed=0):
@@ -63,10 +60,11 @@ def test_demodulation_gives_unit_output_variance():
 
 def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
     built = get_method("layergan").build(tiny_config("layergan"), CLASSES)
-    loss = built.make_loss(built.G, built.Ds, _null)
+    loss = built.make_loss(built.Ds, _null)
     batch = fake_batch()
-    for phase in ("D", "Dgp", "G"):
-        loss.accumulate_gradients(phase, batch, 0)
+    output = built.G(batch)
+    for phase in loss.phases:
+        loss.accumulate_gradients(phase.name, batch, output)
     G = built.G
     assert G.encoder.resnet.conv1.weight.grad.abs().sum() > 0
     assert len(G.encoder.noise_convs) == 7  # 32 px has 7 conv layers, all fed by the encoder
@@ -80,15 +78,14 @@ def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
 
 
 def test_class_critics_combine_as_a_weighted_mean_over_present_classes():
-    cfg = tiny_config("layergan")
-    cfg.loss.class_adv_weights = {"person": 3.0}
+    cfg = tiny_config("layergan", loss={"class_adv_weights": {"person": 3.0}})
     built = get_method("layergan").build(cfg, CLASSES)
-    loss = built.make_loss(built.G, built.Ds, _null)
+    loss = built.make_loss(built.Ds, _null)
     batch = fake_batch()
-    weights = {name: w for name, w, _, _ in loss._critics(batch)}
+    weights = {c.name: c.weight for c in loss.critics(batch)}
     assert weights == pytest.approx({"background": 0.2, "person": 0.6, "car": 0.2})
     batch["masks"][:, 2] = 0  # no car in the batch: its critic drops out, the rest renormalize
-    weights = {name: w for name, w, _, _ in loss._critics(batch)}
+    weights = {c.name: c.weight for c in loss.critics(batch)}
     assert weights == pytest.approx({"background": 0.25, "person": 0.75})
 
 
@@ -141,15 +138,13 @@ def test_registry_builds_every_method_and_refuses_unknown_names():
 
 
 def test_per_class_settings_must_name_known_classes():
-    cfg = tiny_config("layergan")
-    cfg.optim.class_lr = {"dragon": 2.0}
+    cfg = tiny_config("layergan", optim={"class_lr": {"dragon": 2.0}})
     with pytest.raises(ConfigError, match="dragon"):
         get_method("layergan").build(cfg, CLASSES)
 
 
 def test_layergan_param_groups_cover_every_parameter_once():
-    cfg = tiny_config("layergan")
-    cfg.optim.class_lr = {"car": 3.0}
+    cfg = tiny_config("layergan", optim={"class_lr": {"car": 3.0}})
     built = get_method("layergan").build(cfg, CLASSES)
     groups = built.param_groups(built.G, built.Ds, cfg)
     ids = [id(p) for g in groups["G"] for p in g["params"]]

@@ -216,7 +216,7 @@ def test_augmentation_follows_paper_and_loader_is_deterministic(synth_root, tmp_
     ds = PreparedDataset(tmp_path / "p", "train", 64, ABSOLUTE, augment=True, seed=1)
     rng = np.random.default_rng(0)
     for _ in range(50):
-        (h, w), (top, left) = ds.geometry(72, 96, rng)
+        (h, w), (top, left) = ds.builder.geometry(72, 96, rng)
         assert 380 * 64 / 512 - 1 <= min(h, w) <= 480 * 64 / 512 + 1
         assert min(0, h - 64) <= top <= max(0, h - 64)
 

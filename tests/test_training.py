@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from layergan import checkpoint as ckpt
 from layergan.data.prepare import PrepareOptions, prepare
 from layergan.errors import CheckpointError
-from layergan.models.registry import METHODS
-from layergan.training import checkpoint as ckpt
-from layergan.training.config import TrainConfig
+from layergan.evaluation.monitor import training_monitor
+from layergan.methods.registry import METHODS, resolve
 from layergan.training.trainer import Trainer, TrainingDiverged
 from tests.test_models import TINY
 
@@ -28,18 +28,19 @@ def prepared(synth_root, tmp_path_factory):
 
 
 def config(prepared, out, method="layergan", steps=4, **kw):
-    cfg = TrainConfig(method=method, data=str(prepared), out=str(out), size=32, batch=2, steps=steps, workers=0,
-                      checkpoint_every=2, sample_every=100, log_every=1, deterministic=True, **kw)
-    for k, v in TINY.items():
-        setattr(cfg.model, k, v)
-    for k, v in METHODS[method].defaults.get("optim", {}).items():
-        setattr(cfg.optim, k, v)
-    return cfg
+    """The method's real defaults, with tiny widths and sizes."""
+    overrides = dict(data=str(prepared), out=str(out), size=32, batch=2, steps=steps, workers=0, checkpoint_every=2,
+                     sample_every=100, log_every=1, deterministic=True, model=TINY)
+    return resolve(method, source="test", overrides={**overrides, **kw})
+
+
+def trainer(cfg, **kw) -> Trainer:
+    return Trainer(cfg, progress=False, monitor=training_monitor(), **kw)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_trains_with_finite_losses(prepared, tmp_path, method):
-    result = Trainer(config(prepared, tmp_path, method, steps=3), progress=False).run()
+    result = trainer(config(prepared, tmp_path, method, steps=3)).run()
     assert result["step"] == 3
     lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 3 and all(torch.isfinite(torch.tensor(v)) for l in lines for k, v in l.items())
@@ -63,32 +64,32 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("method", ["layergan", "pix2pix"])
 def test_resume_gives_identical_weights(prepared, tmp_path, method):
-    Trainer(config(prepared, tmp_path / "full", method, steps=4), progress=False).run()
-    Trainer(config(prepared, tmp_path / "half", method, steps=2), progress=False).run()
-    Trainer(config(prepared, tmp_path / "half", method, steps=4), progress=False).run()
+    trainer(config(prepared, tmp_path / "full", method, steps=4)).run()
+    trainer(config(prepared, tmp_path / "half", method, steps=2)).run()
+    trainer(config(prepared, tmp_path / "half", method, steps=4)).run()
     assert_same_weights(tmp_path / "full", tmp_path / "half")
 
 
 def test_sigterm_saves_checkpoint_and_run_resumes(prepared, tmp_path):
-    trainer = Trainer(config(prepared, tmp_path, steps=50), progress=False)
-    original = trainer.train_step
+    run = trainer(config(prepared, tmp_path, steps=50))
+    original = run.train_step
 
     def step_then_signal(batch):
         values = original(batch)
-        if trainer.step == 2:
+        if run.step == 2:
             os.kill(os.getpid(), signal.SIGTERM)
         return values
 
-    trainer.train_step = step_then_signal
-    result = trainer.run()
+    run.train_step = step_then_signal
+    result = run.run()
     assert result["interrupted"] and result["step"] == 3
     assert ckpt.resolve(tmp_path)[1]["step"] == 3
-    resumed = Trainer(config(prepared, tmp_path, steps=5), progress=False)
+    resumed = trainer(config(prepared, tmp_path, steps=5))
     assert resumed.step == 3 and resumed.run()["step"] == 5
 
 
 def test_partial_or_corrupt_checkpoint_is_refused_and_previous_used(prepared, tmp_path):
-    Trainer(config(prepared, tmp_path, steps=4), progress=False).run()
+    trainer(config(prepared, tmp_path, steps=4)).run()
     newest = ckpt.list_checkpoints(tmp_path)[-1]
     data = bytearray((newest / "G.safetensors").read_bytes())
     data[-10] ^= 0xFF
@@ -99,7 +100,7 @@ def test_partial_or_corrupt_checkpoint_is_refused_and_previous_used(prepared, tm
     messages = []
     folder, state = ckpt.latest_valid(tmp_path, warn=messages.append)
     assert state["step"] == 2 and len(messages) == 2
-    assert Trainer(config(prepared, tmp_path, steps=4), progress=False).step == 2
+    assert trainer(config(prepared, tmp_path, steps=4)).step == 2
 
 
 class _Exploit:
@@ -108,7 +109,7 @@ class _Exploit:
 
 
 def test_pickle_payload_in_checkpoint_is_refused(prepared, tmp_path):
-    Trainer(config(prepared, tmp_path, steps=2), progress=False).run()
+    trainer(config(prepared, tmp_path, steps=2)).run()
     folder = ckpt.list_checkpoints(tmp_path)[-1]
     with open(folder / "optim.pt", "wb") as f:
         pickle.dump({"G": _Exploit()}, f)
@@ -118,25 +119,23 @@ def test_pickle_payload_in_checkpoint_is_refused(prepared, tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_loss_named(prepared, tmp_path):
-    cfg = config(prepared, tmp_path, method="pix2pix", steps=3)
-    cfg.optim.lr_g = float("nan")
+    cfg = config(prepared, tmp_path, method="pix2pix", steps=3, optim={"lr_g": float("nan")})
     with pytest.raises(TrainingDiverged, match=r"step 2: loss \S+ is nan"):
-        Trainer(cfg, progress=False).run()
+        trainer(cfg).run()
 
 
 def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):
     cfg_path = tmp_path / "run.yaml"
-    cfg = config(prepared, tmp_path / "ddp", steps=2)
-    cfg.batch = 4
+    cfg = config(prepared, tmp_path / "ddp", steps=2, batch=4)
     cfg_path.write_text(cfg.to_yaml())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = (
         "import sys, torch, torch.distributed as dist\n"
-        "from layergan.training.config import from_dict\n"
-        "import yaml\n"
+        "from layergan.methods.registry import resolve\n"
+        "from layergan.evaluation.monitor import training_monitor\n"
         "from layergan.training.trainer import Trainer\n"
-        f"cfg = from_dict(yaml.safe_load(open({str(cfg_path)!r})))\n"
-        "t = Trainer(cfg, progress=False)\n"
+        f"cfg = resolve(config_path={str(cfg_path)!r})\n"
+        "t = Trainer(cfg, progress=False, monitor=training_monitor())\n"
         "t.run()\n"
         "flat = torch.cat([p.detach().reshape(-1) for p in list(t.G.parameters()) + list(t.Ds.parameters())])\n"
         "gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]\n"
@@ -153,28 +152,21 @@ def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["pix2pix", "thermalgan", "layergan"])
-def test_generator_runs_forward_once_per_step_and_its_gradient_matches_a_fresh_forward(prepared, tmp_path, method):
-    trainer = Trainer(config(prepared, tmp_path, method, steps=1), progress=False)
-    batch, loss, G = trainer._to_device(next(trainer._data())), trainer.loss, trainer.G
+def test_generator_runs_forward_once_per_step_and_critic_phases_leave_it_alone(prepared, tmp_path, method):
+    run = trainer(config(prepared, tmp_path, method, steps=1))
+    batch = run.next_batch(run._data())
     calls = []
-    G.register_forward_hook(lambda *args: calls.append(1))
-    G.zero_grad(set_to_none=True)
-    torch.manual_seed(0)
-    for phase in loss.phases:
-        loss.accumulate_gradients(phase.name, batch, 0)
-        if phase.optimizer == "D":
-            assert all(p.grad is None for p in G.parameters()), "D's backward reached G"
+    run.G.register_forward_hook(lambda *args: calls.append(1))
+    run.train_step(batch)
     assert len(calls) == 1
-    shared = {n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None}
-    assert shared and sum(g.abs().sum() for g in shared.values()) > 0
 
-    G.zero_grad(set_to_none=True)
-    torch.manual_seed(0)  # the same random state at the forward as in the D phase above
-    loss.accumulate_gradients("G", batch, 1)  # another step: nothing cached, G runs afresh
-    assert len(calls) == 2
-    fresh = {n: p.grad for n, p in G.named_parameters() if p.grad is not None}
-    assert fresh.keys() == shared.keys()
-    assert all(torch.allclose(fresh[n], shared[n], rtol=1e-4, atol=1e-6) for n in shared)
+    output = run.G(batch)
+    run.G.zero_grad(set_to_none=True)
+    for phase in run.loss.phases:
+        run.loss.accumulate_gradients(phase.name, batch, output)
+        if phase.optimizer == "D":
+            assert all(p.grad is None for p in run.G.parameters()), "D's backward reached G"
+    assert sum(p.grad.abs().sum() for p in run.G.parameters() if p.grad is not None) > 0
 
 
 @pytest.mark.parametrize("method", ["layergan", "pix2pix"])
@@ -184,6 +176,6 @@ def test_checkpoints_and_sample_grids_do_not_change_the_training_stream(prepared
     often.checkpoint_every, often.sample_every = 1, 1
     rarely = config(prepared, tmp_path / "rarely", method, steps=4)
     rarely.checkpoint_every, rarely.sample_every = 4, 4
-    Trainer(often, progress=False).run()
-    Trainer(rarely, progress=False).run()
+    trainer(often).run()
+    trainer(rarely).run()
     assert_same_weights(tmp_path / "often", tmp_path / "rarely")

@@ -8,18 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from layergan.data.prepare import PrepareOptions, prepare
 from layergan.data.synth_writer import SynthSettings, write_dataset
 from layergan.evaluation import fid
 from layergan.evaluation.evaluate import evaluate
-from layergan.evaluation.translate import translate
-from layergan.models.registry import method_config
-from layergan.training.config import TrainConfig
+from layergan.evaluation.monitor import training_monitor
+from layergan.methods.config import TrainConfig
+from layergan.methods.registry import resolve
 from layergan.training.trainer import Trainer
+from layergan.translate import translate
 
-CPU_PROFILE = Path(__file__).parent / "configs" / "cpu-64.yaml"
+CPU_PROFILE = "cpu-64"  # every method's CPU profile (the baselines keep their published widths in it)
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,11 @@ PROFILES = {
 METHODS = ("layergan", "pix2pix")
 
 
-def cpu_profile(method: str) -> tuple[dict, str]:
-    """The narrow CPU widths for the style-based methods; the baselines keep their published widths."""
-    overrides = {} if method in ("pix2pix", "thermalgan") else yaml.safe_load(CPU_PROFILE.read_text())
-    return overrides, str(CPU_PROFILE)
-
-
 def run_config(method: str, data: Path, out: Path, profile: Profile, seed: int) -> TrainConfig:
-    return method_config(method, cpu_profile(method), (
-        {"data": str(data), "out": str(out), "size": profile.size, "batch": profile.batch, "steps": profile.steps,
-         "seed": seed, "workers": 1, "sample_every": max(1, profile.steps // 2),
-         "checkpoint_every": profile.steps or 1, "log_every": max(1, min(20, profile.steps))}, "pipeline"))
+    return resolve(method, profile=CPU_PROFILE, source="pipeline", overrides={
+        "data": str(data), "out": str(out), "size": profile.size, "batch": profile.batch, "steps": profile.steps,
+        "seed": seed, "workers": 1, "sample_every": max(1, profile.steps // 2),
+        "checkpoint_every": profile.steps or 1, "log_every": max(1, min(20, profile.steps))})
 
 
 def run_pipeline(out: str | Path, profile_name: str = "demo", seed: int = 0, fid_weights: str | None = None,
@@ -66,7 +59,7 @@ def run_pipeline(out: str | Path, profile_name: str = "demo", seed: int = 0, fid
     for i, method in enumerate(METHODS):
         say(f"[3/5] train {method} ({profile.steps} steps at {profile.size} px) [{i + 1}/{len(METHODS)}]")
         run = out / "runs" / method
-        Trainer(run_config(method, data, run, profile, seed), progress=progress).run()
+        Trainer(run_config(method, data, run, profile, seed), progress=progress, monitor=training_monitor()).run()
         runs.append(str(run))
     weights = fid_weights or fid.default_weights_path()
     use_fid = Path(weights).exists()

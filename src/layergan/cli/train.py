@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-import yaml
+
+from layergan.methods.registry import METHODS, PROFILE_NAMES
 
 
 @click.command("train")
-@click.option("--method", type=str, help="pix2pix | thermalgan | seg2thermal | layergan-reduced | layergan.")
+@click.option("--method", type=click.Choice(list(METHODS)), help="The method to train (else `method:` in --config).")
 @click.option("--data", type=click.Path(file_okay=False), help="A folder written by `layergan prepare`.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder: config, checkpoints, logs, samples.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML with any TrainConfig fields (see docs/training.md); the command-line options win.")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES),
+              help="Named settings under --config: cpu-64 is the narrow 64 px CPU profile the demo uses.")
 @click.option("--size", type=int, help="Output resolution, a power of two from 32 to 512 [default: 64].")
 @click.option("--batch", type=int, help="Global batch size, split across processes [default: 8].")
 @click.option("--steps", type=int, help="Total optimizer steps [default: 2000].")
@@ -26,35 +27,24 @@ import yaml
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D.")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (exact resume on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(method, data, out, config_path, size, batch, steps, lr, seed, workers, encoding, resume, dry_run,
+def train_command(method, data, out, config_path, profile, size, batch, steps, lr, seed, workers, encoding, resume, dry_run,
                   fp32, compile_, deterministic, quiet):
     """Train one method. Runs on CPU, one GPU, or many with
     `torchrun --nproc_per_node=G -m layergan train ...` (DDP).
 
-    Precedence: built-in defaults < the method's published defaults < --config < options.
+    Precedence: built-in defaults < the method's published defaults < --profile < --config < options.
     The resolved config is written to OUT/config.yaml. Ctrl-C or SIGTERM saves a
     checkpoint and exits 0; running the same command again resumes exactly.
     """
     from layergan.errors import ConfigError
-    from layergan.models.registry import method_config
+    from layergan.methods.registry import resolve
 
-    file_values = {}
-    if config_path:
-        try:
-            file_values = yaml.safe_load(Path(config_path).read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{config_path}: not valid YAML ({error})") from None
-        if not isinstance(file_values, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of options")
-    cli = {k: v for k, v in dict(method=method, data=data, out=out, size=size, batch=batch, steps=steps, seed=seed,
+    cli = {k: v for k, v in dict(data=data, out=out, size=size, batch=batch, steps=steps, seed=seed,
                                  workers=workers, encoding=encoding, fp32=fp32, compile=compile_,
                                  deterministic=deterministic).items() if v is not None}
     if lr is not None:
         cli["optim"] = {"lr_g": lr, "lr_d": lr}
-    chosen = cli.get("method") or file_values.get("method")
-    if not chosen:
-        raise ConfigError("--method is required (or `method:` in --config)")
-    cfg = method_config(chosen, (file_values, str(config_path)), (cli, "command line"))
+    cfg = resolve(method, config_path, cli, profile=profile)
     cfg.validate()
     if dry_run:
         click.echo(cfg.to_yaml(), nl=False)
@@ -62,9 +52,10 @@ def train_command(method, data, out, config_path, size, batch, steps, lr, seed, 
     for name in ("data", "out"):
         if not getattr(cfg, name):
             raise ConfigError(f"--{name} is required")
+    from layergan.evaluation.monitor import training_monitor
     from layergan.training.trainer import Trainer
 
-    result = Trainer(cfg, resume=resume, progress=not quiet).run()
+    result = Trainer(cfg, resume=resume, progress=not quiet, monitor=training_monitor()).run()
     state = "interrupted; run again to resume" if result["interrupted"] else "done"
     mae = result["metrics"].get("held_out_mae_final")
     click.echo(f"{state}: step {result['step']} in {cfg.out}" + (f", held-out MAE {mae:.2f} °C" if mae else ""))

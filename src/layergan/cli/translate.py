@@ -21,7 +21,7 @@ def translate_command(checkpoint, input_root, layout, out, temperatures, seed, b
     Writes OUT/<split>/{JPEGImages,SegmentationClass,SegmentationObject,ThermalImages,Previews};
     the output keeps each input's size and can be prepared and trained on directly.
     """
-    from layergan.evaluation.translate import translate
+    from layergan.translate import translate
 
     result = translate(checkpoint, input_root, out, layout, temperatures, seed, batch, device, progress=not quiet,
                        expect_method=expect_method)

@@ -1,18 +1,6 @@
 """The torch Dataset over a prepared folder, and the sampler that makes runs resumable.
 
-Every item is a dict of tensors at the output size S x S:
-
-    rgb        (3, S, S)  colour in [-1, 1]
-    seg        (3, S, S)  class colours with white object edges, in [-1, 1]
-    masks      (C, S, S)  one-hot class masks
-    edges      (1, S, S)
-    r          (1, S, S)  thermal segmentation R, encoded with the absolute scale
-    r_celsius  (1, S, S)
-    t          (2C,)      T: class mean temperatures (absolute scale) and presence flags
-    target     (1, S, S)  the thermal frame in the run's encoding
-    thermal    (1, S, S)  the thermal frame in °C
-    valid      (1, S, S)  1 where labelled and inside the image (not padding, not void)
-    instances  (S, S)     int64 segment ids (class * 65536 + instance), -1 outside `valid`
+Every item is a dict of tensors at the output size S x S, as `data.batch.Item` describes.
 
 Training geometry follows the paper: resize the short side to a random length
 in [380, 480] * S / 512, then crop (padding where needed) to S x S. Evaluation
@@ -31,7 +19,7 @@ from torch.utils.data import Dataset, Sampler
 
 from layergan.classes import VOID_LABEL, ClassList
 from layergan.data.encoding import CONDITION_LIMIT, TemperatureEncoding
-from layergan.data.labels import edge_marked_segmentation, object_edges
+from layergan.data.labels import SEGMENT_STRIDE, edge_marked_segmentation, object_edges
 from layergan.errors import DataError
 
 SHORT_SIDE_RANGE = (380, 480)  # at 512 px output, from the paper
@@ -56,37 +44,22 @@ def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool) -> torch.Te
     return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
 
 
-class PreparedDataset(Dataset):
-    def __init__(self, root: str | Path, split: str, size: int, encoding: TemperatureEncoding,
-                 augment: bool, seed: int = 0):
-        self.root = Path(root)
-        self.meta = load_meta(root)
-        if split not in self.meta["splits"]:
-            raise DataError(f"{root}: no split {split!r}; available: {', '.join(self.meta['splits'])}")
-        self.entries = json.loads((self.root / self.meta["splits"][split]["index"]).read_text())
-        self.classes = ClassList.from_dict(self.meta, source=str(self.root / "meta.json"))
-        self.palette = self.classes.palette_array()
-        self.size, self.encoding, self.augment, self.seed = size, encoding, augment, seed
+class ItemBuilder:
+    """Turns one sample's arrays (a prepared file, or inputs that translate reads) into a batch item."""
+
+    def __init__(self, classes: ClassList, size: int, encoding: TemperatureEncoding):
+        self.classes, self.palette = classes, classes.palette_array()
+        self.size, self.encoding = size, encoding
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def load(self, index: int) -> dict[str, np.ndarray]:
-        entry = self.entries[index]
-        path = self.root / entry["file"]
-        try:
-            with np.load(path) as data:
-                return {k: data[k] for k in ("rgb", "class_map", "instance_map", "thermal",
-                                             "thermal_segmentation", "class_temperatures")}
-        except (OSError, ValueError, KeyError) as error:
-            raise DataError(f"{path}: unreadable prepared sample ({error}); re-run prepare") from None
-
     def geometry(self, height: int, width: int, rng: np.random.Generator | None):
-        """(resized h, w) and the (top, left) of the S x S window in the resized frame (may be negative = pad)."""
+        """(resized h, w) and the (top, left) of the S x S window in the resized frame (may be negative = pad).
+
+        Without `rng`: the evaluation letterbox. With it: the paper's random short side and crop.
+        """
         s = self.size
         if rng is None:
             scale = s / max(height, width)
@@ -99,15 +72,8 @@ class PreparedDataset(Dataset):
         left = int(rng.integers(min(0, w - s), max(0, w - s) + 1))
         return (h, w), (top, left)
 
-    def __getitem__(self, key) -> dict[str, torch.Tensor]:
-        index, aug_seed = key if isinstance(key, tuple) else (key, None)
-        raw = self.load(index)
-        rng = np.random.default_rng([self.seed, aug_seed]) if self.augment and aug_seed is not None else None
-        if self.augment and rng is None:
-            rng = np.random.default_rng([self.seed, index])
-        return self.make_item(raw, rng)
-
     def make_item(self, raw: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
+        """`raw` holds rgb, class_map, instance_map, thermal, thermal_segmentation and class_temperatures."""
         height, width = raw["class_map"].shape
         hw, (top, left) = self.geometry(height, width, rng)
         s = self.size
@@ -139,7 +105,7 @@ class PreparedDataset(Dataset):
         class_ids = torch.from_numpy(class_map.astype(np.int64))
         masks = F.one_hot(class_ids.clamp(max=self.num_classes), self.num_classes + 1)[..., :-1]
         masks = masks.permute(2, 0, 1).float() * valid
-        segments = class_ids * 65536 + torch.from_numpy(instance_map)
+        segments = class_ids * SEGMENT_STRIDE + torch.from_numpy(instance_map)
         temps = torch.from_numpy(class_temperatures).float()
         t = torch.cat([temps[:, 0].clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT * temps[:, 1],
                        temps[:, 1]])
@@ -157,6 +123,51 @@ class PreparedDataset(Dataset):
             "instances": torch.where(valid[0] > 0, segments, torch.full_like(segments, -1)),
         }
 
+    def restore_size(self, frame: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+        """Undo the letterbox on an (S, S) frame: crop the image window and resize it back to `shape`."""
+        (h, w), (top, left) = self.geometry(*shape, None)
+        window = frame[max(-top, 0):max(-top, 0) + h, max(-left, 0):max(-left, 0) + w]
+        return F.interpolate(window[None, None].float().cpu(), size=shape, mode="bilinear",
+                             align_corners=False)[0, 0].numpy()
+
+
+class PreparedDataset(Dataset):
+    def __init__(self, root: str | Path, split: str, size: int, encoding: TemperatureEncoding,
+                 augment: bool, seed: int = 0):
+        self.root = Path(root)
+        self.meta = load_meta(root)
+        if split not in self.meta["splits"]:
+            raise DataError(f"{root}: no split {split!r}; available: {', '.join(self.meta['splits'])}")
+        self.entries = json.loads((self.root / self.meta["splits"][split]["index"]).read_text())
+        self.classes = ClassList.from_dict(self.meta, source=str(self.root / "meta.json"))
+        self.builder = ItemBuilder(self.classes, size, encoding)
+        self.size, self.encoding, self.augment, self.seed = size, encoding, augment, seed
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        entry = self.entries[index]
+        path = self.root / entry["file"]
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in ("rgb", "class_map", "instance_map", "thermal",
+                                             "thermal_segmentation", "class_temperatures")}
+        except (OSError, ValueError, KeyError) as error:
+            raise DataError(f"{path}: unreadable prepared sample ({error}); re-run prepare") from None
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, aug_seed = key if isinstance(key, tuple) else (key, None)
+        raw = self.load(index)
+        rng = np.random.default_rng([self.seed, aug_seed]) if self.augment and aug_seed is not None else None
+        if self.augment and rng is None:
+            rng = np.random.default_rng([self.seed, index])
+        return self.builder.make_item(raw, rng)
+
 
 class ResumableSampler(Sampler):
     """An endless stream of (index, augmentation seed), sliced per rank, that can start mid-epoch.
@@ -169,19 +180,18 @@ class ResumableSampler(Sampler):
     """
 
     def __init__(self, length: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0,
-                 world_size: int = 1, shuffle: bool = True):
+                 world_size: int = 1):
         if global_batch % world_size:
             raise DataError(f"global batch {global_batch} is not divisible by the world size {world_size}")
         self.length, self.batch, self.seed = length, global_batch, seed
         self.start_step, self.rank, self.world = start_step, rank, world_size
-        self.shuffle = shuffle
         self._perm_epoch, self._perm = None, None
 
     def _index(self, position: int) -> int:
         epoch = position // self.length
         if epoch != self._perm_epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(self.length, generator=g) if self.shuffle else torch.arange(self.length)
+            self._perm = torch.randperm(self.length, generator=g)
             self._perm_epoch = epoch
         return int(self._perm[position % self.length])
 

@@ -10,14 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layergan.classes import EDGE_COLOR, VOID_LABEL
+from layergan.classes import EDGE_COLOR, VOID_COLOR, VOID_LABEL
 from layergan.errors import DataError
 
 OBJECT_COLUMNS = ("instance", "class", "pixels", "mean", "std", "min", "max")
+SEGMENT_STRIDE = 65536  # segment key = class * SEGMENT_STRIDE + instance (instance ids < 65536)
 
 
 def segment_keys(class_map: np.ndarray, instance_map: np.ndarray) -> np.ndarray:
-    return class_map.astype(np.int64) * 65536 + instance_map.astype(np.int64)
+    return class_map.astype(np.int64) * SEGMENT_STRIDE + instance_map.astype(np.int64)
 
 
 def object_edges(class_map: np.ndarray, instance_map: np.ndarray) -> np.ndarray:
@@ -37,7 +38,7 @@ def edge_marked_segmentation(class_map: np.ndarray, edges: np.ndarray, palette: 
     """(H, W, 3) uint8 class colours with white object borders; void stays its VOC colour."""
     lut = np.zeros((256, 3), dtype=np.uint8)
     lut[: len(palette)] = palette
-    lut[VOID_LABEL] = (224, 224, 192)
+    lut[VOID_LABEL] = VOID_COLOR
     image = lut[class_map]
     image[edges] = EDGE_COLOR
     return image
@@ -112,7 +113,7 @@ def paint_segments(class_map, instance_map, valid, segment_values: dict[tuple[in
     if not segment_values:
         return out
     keys = segment_keys(class_map, instance_map)
-    table_keys = np.array([c * 65536 + i for c, i in segment_values], dtype=np.int64)
+    table_keys = np.array([c * SEGMENT_STRIDE + i for c, i in segment_values], dtype=np.int64)
     table_values = np.array(list(segment_values.values()), dtype=np.float32)
     order = np.argsort(table_keys)
     table_keys, table_values = table_keys[order], table_values[order]
@@ -143,3 +144,20 @@ def derive_labels(class_map, instance_map, thermal, num_classes: int) -> SampleL
     r_map = np.full(class_map.shape, float(thermal[valid].mean()) if valid.any() else 0.0, dtype=np.float32)
     r_map[valid] = objects[inverse, 3].astype(np.float32)
     return SampleLabels(edges, objects, r_map, class_temperatures_from(objects, num_classes))
+
+
+def labels_for_temperatures(class_map, instance_map, temperatures: dict[tuple[int, int], float],
+                            num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """R and T for chosen object temperatures {(class, instance): °C} instead of a measured frame.
+
+    Segments missing from `temperatures` and void pixels get the mean of the chosen values, as
+    `derive_labels` fills void with the frame's mean.
+    """
+    valid = class_map != VOID_LABEL
+    fill = float(np.mean(list(temperatures.values()))) if temperatures else 0.0
+    r_map = paint_segments(class_map, instance_map, valid, temperatures, fill)
+    keys, pixels = np.unique(segment_keys(class_map, instance_map)[valid], return_counts=True)
+    counts = dict(zip(keys.tolist(), pixels.tolist()))
+    table = np.array([[i, c, counts.get(c * SEGMENT_STRIDE + i, 0), t, 0, t, t] for (c, i), t in temperatures.items()],
+                     dtype=np.float64).reshape(-1, len(OBJECT_COLUMNS))
+    return r_map, class_temperatures_from(table, num_classes)

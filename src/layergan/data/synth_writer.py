@@ -12,19 +12,17 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from layergan.classes import default_classes
 from layergan.data.labels import edge_marked_segmentation, object_edges
 from layergan.data.synth import make_scene
 from layergan.errors import ConfigError
-from layergan.io import save_npy, save_pil, write_json, write_text
+from layergan.data.voc import VOC_FOLDERS, write_voc_sample
+from layergan.io import write_json, write_text
 from layergan.viz import save_grid
 
 MANIFEST = "synth.json"
-SUBFOLDERS = ("JPEGImages", "SegmentationClass", "SegmentationObject", "ThermalImages")
 MIN_SIZE = 32
 
 
@@ -54,24 +52,8 @@ def scene_id(split: str, index: int) -> str:
 def _write_scene(job: tuple[SynthSettings, str, str, int]) -> None:
     settings, out, split, index = job
     scene = make_scene(settings.seed, split, index, settings.height, settings.width)
-    classes = default_classes()
-    root, name = Path(out) / split, scene_id(split, index)
-    save_pil(root / "JPEGImages" / f"{name}.jpg", Image.fromarray(scene.rgb), quality=92)
-    class_png = Image.fromarray(scene.class_map, mode="P")
-    class_png.putpalette(classes.pil_palette())
-    save_pil(root / "SegmentationClass" / f"{name}.png", class_png)
-    instance_png = Image.fromarray(scene.instance_map, mode="P")
-    instance_png.putpalette(_instance_palette())
-    save_pil(root / "SegmentationObject" / f"{name}.png", instance_png)
-    save_npy(root / "ThermalImages" / f"{name}.npy", scene.thermal)
-
-
-def _instance_palette() -> list[int]:
-    rng = np.random.default_rng(0)
-    colors = rng.integers(40, 255, size=(256, 3), dtype=np.uint8)
-    colors[0] = 0
-    colors[255] = (224, 224, 192)
-    return colors.reshape(-1).tolist()
+    write_voc_sample(out, split, scene_id(split, index), scene.rgb, scene.class_map, scene.instance_map,
+                     scene.thermal, default_classes())
 
 
 def check_output_folder(out: Path, settings: SynthSettings, overwrite: bool) -> None:
@@ -88,7 +70,7 @@ def check_output_folder(out: Path, settings: SynthSettings, overwrite: bool) -> 
     if not overwrite:
         raise ConfigError(f"{out} already holds other files or a different dataset; "
                           "choose another --out or pass --overwrite")
-    for child in SUBFOLDERS:
+    for child in VOC_FOLDERS:
         for split in ("train", "test"):
             shutil.rmtree(out / split / child, ignore_errors=True)
 
@@ -102,7 +84,7 @@ def write_dataset(out: str | Path, settings: SynthSettings, workers: int = 1, ov
     check_output_folder(out, settings, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", settings.train), ("test", settings.test)):
-        for child in SUBFOLDERS:
+        for child in VOC_FOLDERS:
             if count:
                 (out / split / child).mkdir(parents=True, exist_ok=True)
     write_text(out / "classes.yaml", default_classes().dump_yaml())

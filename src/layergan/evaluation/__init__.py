@@ -1,1 +1,1 @@
-"""Evaluation: FID, temperature metrics, reports, sample grids, and translation."""
+"""Evaluation: FID, temperature metrics, reports and grids, and the training monitor."""

@@ -6,22 +6,23 @@ import html
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from layergan.data.batch import collate
 from layergan.data.dataset import PreparedDataset
+from layergan.data.encoding import RESIDUAL
 from layergan.evaluation import fid
-from layergan.evaluation.grids import predict_celsius, to_rgb_image
-from layergan.evaluation.loading import load_generator
+from layergan.evaluation.grids import to_rgb_image
 from layergan.evaluation.metrics import TemperatureMetrics
-from layergan.io import write_json, write_text
+from layergan.io import markdown_table, write_json, write_text
+from layergan.models.pretrained import load_generator, predict_celsius
 from layergan.viz import save_grid
 
 
-def _batches(dataset, batch_size):
+def batches(dataset, batch_size, device="cpu"):
+    """The dataset in order, collated onto `device`."""
     for start in range(0, len(dataset), batch_size):
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        yield torch.utils.data.default_collate(items)
+        yield collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], device)
 
 
 def real_fid_stats(model, dataset, key_parts, batch_size, device):
@@ -31,7 +32,7 @@ def real_fid_stats(model, dataset, key_parts, batch_size, device):
             return cached["mu"], cached["sigma"]
     feats = np.concatenate([fid.features(model, fid.to_uint8_rgb(b["thermal"] * b["valid"] +
                                                                    (1 - b["valid"]) * fid.FID_WINDOW[0]).to(device))
-                            for b in _batches(dataset, batch_size)])
+                            for b in batches(dataset, batch_size)])
     mu, sigma = fid.statistics(feats)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, mu=mu, sigma=sigma)
@@ -44,16 +45,16 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     inception = fid.build_inception(fid_weights, device) if use_fid else None
-    results, predictions, dataset = {}, {}, None
+    results, predictions, grid_size = {}, {}, 0
     for run in runs:
         loaded = load_generator(run, device)
-        name = f"{loaded.config.method} ({Path(run).name})"
-        dataset = PreparedDataset(data, split, loaded.config.size, loaded.encoding, augment=False)
+        name = f"{loaded.method} ({Path(run).name})"
+        dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
+        grid_size = max(grid_size, loaded.size)
         metrics = TemperatureMetrics(dataset.classes.names, window)
         fake_feats, shown = [], []
-        for b in tqdm(_batches(dataset, batch_size), total=-(-len(dataset) // batch_size), desc=f"evaluate {name}",
-                      disable=not progress):
-            b = {k: v.to(device) for k, v in b.items()}
+        for b in tqdm(batches(dataset, batch_size, device), total=-(-len(dataset) // batch_size),
+                      desc=f"evaluate {name}", disable=not progress):
             pred = predict_celsius(loaded.G, b, loaded.encoding)
             metrics.update(pred, b["thermal"], b["valid"], b["masks"], b["instances"])
             if inception is not None:
@@ -62,16 +63,18 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
             if len(shown) < grid_samples:
                 shown += [p[0].cpu().numpy() for p in pred[: grid_samples - len(shown)]]
         result = metrics.result()
-        result.update(method=loaded.config.method, run=str(run), checkpoint=str(loaded.folder),
-                      step=loaded.state["step"], size=loaded.config.size, images=len(dataset))
+        result.update(method=loaded.method, run=str(run), checkpoint=str(loaded.folder),
+                      step=loaded.state["step"], size=loaded.size, images=len(dataset))
         if inception is not None:
-            key = (loaded.state.get("data_signature"), split, loaded.config.size, window, fid_weights or "cache")
+            key = (loaded.state.get("data_signature"), split, loaded.size, window, fid_weights or "cache")
             mu_r, sig_r = real_fid_stats(inception, dataset, key, batch_size, device)
             mu_f, sig_f = fid.statistics(np.concatenate(fake_feats))
             result["fid"] = fid.frechet_distance(mu_r, sig_r, mu_f, sig_f)
         results[name] = result
         predictions[name] = shown
-    grid = _grid(out / "grid.png", dataset, predictions, grid_samples)
+    # The input columns come from the largest run size; every prediction is letterboxed the same way.
+    grid = _grid(out / "grid.png", PreparedDataset(data, split, grid_size, RESIDUAL, augment=False), predictions,
+                 grid_samples)
     report = {"split": split, "fid_window_celsius": list(window), "runs": results}
     write_json(out / "metrics.json", report)
     write_text(out / "report.md", _markdown(report, grid.name))
@@ -107,18 +110,15 @@ def _table_rows(report):
 
 
 def _markdown(report, grid_name) -> str:
-    header, rows = _table_rows(report)
-    lines = ["# layergan evaluation", "", f"Split `{report['split']}`. FID maps °C to 8-bit through the fixed window "
-             f"{report['fid_window_celsius']} °C ('–' = not computed).", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines += ["", "## Per-class MAE (°C)", ""]
     classes = sorted({c for r in report["runs"].values() for c in r["per_class"]})
-    lines += ["| method | " + " | ".join(classes) + " |", "|" + "---|" * (len(classes) + 1)]
-    for name, r in report["runs"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(r["per_class"].get(c, {}).get("mae")) for c in classes) + " |")
-    lines += ["", f"![grid]({grid_name})", ""]
-    return "\n".join(lines)
+    per_class = [[name, *[_fmt(r["per_class"].get(c, {}).get("mae")) for c in classes]]
+                 for name, r in report["runs"].items()]
+    return "\n".join([
+        "# layergan evaluation", "",
+        f"Split `{report['split']}`. FID maps °C to 8-bit through the fixed window "
+        f"{report['fid_window_celsius']} °C ('–' = not computed).", "",
+        markdown_table(*_table_rows(report)), "", "## Per-class MAE (°C)", "",
+        markdown_table(["method", *classes], per_class), "", f"![grid]({grid_name})", ""])
 
 
 def _html(report, grid_name) -> str:

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from layergan.data.batch import collate
+from layergan.models.pretrained import predict_celsius
 from layergan.viz import save_grid
 
 
@@ -16,17 +18,12 @@ def to_rgb_image(tensor: torch.Tensor) -> np.ndarray:
     return ((tensor.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def predict_celsius(G, batch: dict, encoding) -> torch.Tensor:
-    with torch.no_grad():
-        return encoding.decode(G(batch)["thermal"].float(), batch["r_celsius"]) * batch["valid"]
-
-
 def sample_grid(G, dataset, device, path: Path, title: str, count: int = 4) -> np.ndarray:
-    items = [dataset[i] for i in range(min(count, len(dataset)))]
-    batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
+    """The first `count` samples of `dataset` through G; written to `path` and returned as an image."""
+    batch = collate([dataset[i] for i in range(min(count, len(dataset)))], device)
     pred = predict_celsius(G, batch, dataset.encoding)
     rows = [[to_rgb_image(batch["rgb"][i]), to_rgb_image(batch["seg"][i]), batch["thermal"][i, 0].cpu().numpy(),
-             pred[i, 0].cpu().numpy()] for i in range(len(items))]
+             pred[i, 0].cpu().numpy()] for i in range(len(pred))]
     save_grid(path, rows, ["input RGB", "segmentation", "ground truth (°C)", "output (°C)"], thermal_columns=[2, 3],
               title=title)
     return np.asarray(Image.open(path).convert("RGB"))

@@ -1,4 +1,6 @@
-"""Temperature metrics in °C, SSIM/PSNR (scikit-image), and FID for one generator over a test split."""
+"""Temperature metrics in °C (MAE, RMSE, per class, object means) and SSIM/PSNR (scikit-image), streamed over batches.
+
+FID is in `fid.py`."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from layergan.data.labels import SEGMENT_STRIDE
+
 
 def example_batch(n: int = 2, size: int = 32, num_classes: int = 3, seed: int = 0,
                   device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -25,6 +27,6 @@ def example_batch(n: int = 2, size: int = 32, num_classes: int = 3, seed: int = 
         "target": torch.rand(n, 1, size, size, generator=g) * 2 - 1,
         "thermal": torch.rand(n, 1, size, size, generator=g) * 30,
         "valid": torch.ones(n, 1, size, size),
-        "instances": labels * 65536,
+        "instances": labels * SEGMENT_STRIDE,
     }
     return {k: v.to(device) for k, v in batch.items()}

@@ -16,19 +16,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from layergan.data.batch import condition_channels, gather_condition
 from layergan.models.encoder import StyleEncoder
 from layergan.models.stylegan2 import SynthesisNetwork
 
-INPUT_CHANNELS = {"rgb": 3, "seg": 3, "r": 1, "edges": 1}
 OUTPUT_INIT_GAIN = 0.1  # initial scale of the toImage weights
-
-
-def condition_channels(keys: tuple[str, ...], num_classes: int) -> int:
-    return sum(num_classes if k == "masks" else INPUT_CHANNELS[k] for k in keys)
-
-
-def gather_condition(batch: dict[str, torch.Tensor], keys: tuple[str, ...]) -> torch.Tensor:
-    return torch.cat([batch[k] for k in keys], dim=1)
 
 
 class ConditionalStyleGenerator(nn.Module):
@@ -45,6 +37,10 @@ class ConditionalStyleGenerator(nn.Module):
                  encoder_weights: str = "none"):  # "imagenet" to start the ResNet-18 from ImageNet
         super().__init__()
         assert branches in (1, num_classes), "branches must be 1 or the number of classes"
+        # Recorded for G_ema.json; a rebuilt generator loads its weights, so never downloads ImageNet's.
+        self.init_kwargs = dict(input_keys=list(input_keys), num_classes=num_classes, resolution=resolution,
+                                w_dim=w_dim, channel_base=channel_base, channel_max=channel_max, branches=branches,
+                                branch_divisor=branch_divisor, noise_skips=noise_skips, encoder_weights="none")
         self.input_keys, self.num_classes, self.resolution = tuple(input_keys), num_classes, resolution
         self.synthesis = SynthesisNetwork(w_dim, resolution, 1, channel_base, channel_max, branches,
                                           branch_divisor if branches > 1 else 1)

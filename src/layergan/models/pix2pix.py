@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn as nn
 
+from layergan.data.batch import condition_channels, gather_condition
+
 
 class UNetLevel(nn.Module):
     """One U-Net level: down conv, the inner levels, up conv, and the skip concatenation."""
@@ -66,6 +68,23 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class Pix2PixGenerator(nn.Module):
+    """The U-Net on the named batch inputs, returning {"thermal": ...} like every generator."""
+
+    def __init__(self,
+                 input_keys: tuple[str, ...],  # batch entries concatenated as the input ("rgb", optionally "seg")
+                 num_classes: int,  # classes (only needed if the input has per-class masks)
+                 resolution: int,  # output size S
+                 ngf: int = 64):  # U-Net width
+        super().__init__()
+        self.init_kwargs = dict(input_keys=list(input_keys), num_classes=num_classes, resolution=resolution, ngf=ngf)
+        self.input_keys = tuple(input_keys)
+        self.net = UNetGenerator(condition_channels(self.input_keys, num_classes), 1, resolution, ngf)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"thermal": self.net(gather_condition(batch, self.input_keys))}
 
 
 class PatchDiscriminator(nn.Module):

@@ -3,7 +3,7 @@
 Differences from the reference code, on purpose: upsampling is bilinear before
 the 3x3 convolution instead of a transposed convolution with an FIR filter (no
 custom kernels), and the last block can be split into K class branches whose
-layers run as one grouped convolution (see `BranchedBlock`).
+layers run as one grouped convolution (see `_Branched`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,16 @@ CONTRAST_LIMIT = 10.0  # °C, the stage-2 target is clip(T - R, ±10) / 10
 R_INPUT_SCALE = 40.0  # stage-2 input is R / 40, as in the original code
 
 
+def stage2_condition(r_celsius: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Stage 2's input, which its PatchGAN also sees: [R / 40, RGB]."""
+    return torch.cat([r_celsius / R_INPUT_SCALE, rgb], dim=1)
+
+
+def contrast_target(thermal: torch.Tensor, r_celsius: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Stage 2's target: clip(T - R, ±10 °C) / 10 over valid pixels."""
+    return (thermal - r_celsius).clamp(-CONTRAST_LIMIT, CONTRAST_LIMIT) / CONTRAST_LIMIT * valid
+
+
 def segment_mean(values: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
     """Replace each pixel of (N, 1, H, W) `values` by the mean over its segment; -1 = no segment (kept)."""
     n = values.shape[0]
@@ -44,6 +54,7 @@ class ThermalGANGenerator(nn.Module):
                  encoding: str,  # the run's temperature encoding for the `thermal` output
                  ngf: int = 64):  # U-Net width
         super().__init__()
+        self.init_kwargs = dict(resolution=resolution, encoding=encoding, ngf=ngf)
         self.encoding = get_encoding(encoding)
         self.stage1 = UNetGenerator(6, 1, resolution, ngf)
         self.stage2 = UNetGenerator(4, 1, resolution, ngf)
@@ -53,7 +64,6 @@ class ThermalGANGenerator(nn.Module):
         dense = self.stage1(torch.cat([batch["rgb"], batch["seg"]], dim=1)) * CONDITION_LIMIT
         r_pred = segment_mean(dense, batch["instances"]) * batch["valid"]
         r_used = batch["r_celsius"] if self.training else r_pred
-        contrast = self.stage2(torch.cat([r_used / R_INPUT_SCALE, batch["rgb"]], dim=1))
+        contrast = self.stage2(stage2_condition(r_used, batch["rgb"]))
         celsius = r_used + CONTRAST_LIMIT * contrast
-        return {"thermal": self.encoding.encode(celsius, batch["r_celsius"]), "r_pred": r_pred,
-                "contrast": contrast, "stage2_input": torch.cat([r_used / R_INPUT_SCALE, batch["rgb"]], dim=1)}
+        return {"thermal": self.encoding.encode(celsius, batch["r_celsius"]), "r_pred": r_pred, "contrast": contrast}

@@ -1,1 +1,1 @@
-"""Training: configs, losses, the generic loop, checkpoints, distributed helpers."""
+"""Training: the generic loop, its log and its run state, and the torchrun helpers."""

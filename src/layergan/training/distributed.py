@@ -60,15 +60,11 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
         offset += g.numel()
 
 
-def all_ranks_agree(flag: bool, info: DistInfo) -> bool:
-    """True if any rank raised the flag (used to stop every rank at the same step)."""
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank if any rank raised the flag (so that all stop at the same step)."""
     if info.world_size == 1:
         return flag
     t = torch.tensor([float(flag)])
     dist.all_reduce(t)
     return bool(t.item() > 0)
 
-
-def cleanup() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()

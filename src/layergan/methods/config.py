@@ -1,13 +1,15 @@
 """Run configuration: dataclasses, serialized to YAML, saved at the start of a run and in every checkpoint.
 
-Precedence, lowest first: these defaults < the method's published defaults
-(registry) < the --config YAML file < command-line options.
+Precedence, lowest first: these defaults < the method's published defaults < a named
+profile (such as cpu-64) < the --config YAML file < command-line options. `registry.resolve`
+applies them; nothing else builds a config.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -102,7 +104,7 @@ def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainC
     """Apply nested overrides ({'optim': {'lr_g': 1e-4}, 'steps': 10}), refusing unknown keys."""
     def apply(obj, values: dict, prefix: str):
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: {prefix or 'config'} must be a mapping")
+            raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping")
         known = {f.name: f for f in dataclasses.fields(obj)}
         for key, value in values.items():
             if key not in known:
@@ -128,3 +130,19 @@ def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainC
 
 def from_dict(data: dict, source: str = "config") -> TrainConfig:
     return merge(TrainConfig(), data, source)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A YAML file of config values, as a mapping; errors name the file."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of options, got {type(values).__name__}")
+    return values

@@ -1,0 +1,141 @@
+"""Checkpoint folders that are safe to load and never mistaken for complete when they are not.
+
+A checkpoint is a folder `ckpt-<step>`:
+  *.safetensors     weights (safetensors: no code)
+  *.pt              tensors only, read with torch.load(weights_only=True)
+  *.json            plain data (for example the generator's description, G_ema.json)
+  state.json        step, config, data signature, metrics, and the sha256 of every other file
+It is written as a temporary folder and renamed; state.json is written last. This module
+knows the format only, not what a trainer puts in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from layergan.errors import CheckpointError
+
+PREFIX = "ckpt-"
+STATE = "state.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def module_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU tensors, ready for safetensors."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(run_dir: Path, step: int, weights: Mapping[str, dict[str, torch.Tensor]],
+                    tensors: Mapping[str, object], documents: Mapping[str, object], state: dict, keep: int) -> Path:
+    """Write ckpt-<step> with `weights` (name.safetensors), `tensors` (name.pt) and `documents` (name.json)."""
+    run_dir = Path(run_dir)
+    final = run_dir / f"{PREFIX}{step:08d}"
+    tmp = run_dir / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, values in weights.items():
+        save_file(values, str(tmp / name))
+    for name, value in tensors.items():
+        torch.save(value, tmp / name)
+    for name, value in documents.items():
+        (tmp / name).write_text(json.dumps(value, indent=2))
+    files = {name: _sha256(tmp / name) for name in (*weights, *tensors, *documents)}
+    (tmp / STATE).write_text(json.dumps({**state, "step": step, "files": files}, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
+    """The checkpoint's state.json if every listed file (and each of `required`) is present and intact."""
+    folder = Path(folder)
+    state_path = folder / STATE
+    if not state_path.exists():
+        raise CheckpointError(f"{folder}: incomplete checkpoint (no {STATE})")
+    try:
+        state = json.loads(state_path.read_text())
+        files = state["files"]
+        assert isinstance(files, dict)
+    except (json.JSONDecodeError, KeyError, AssertionError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{state_path}: unreadable ({type(error).__name__}: {error})") from None
+    for name in sorted({*files, *required}):
+        path = folder / name
+        if not path.exists():
+            raise CheckpointError(f"{path}: missing from the checkpoint")
+        if files.get(name) != _sha256(path):
+            raise CheckpointError(f"{path}: corrupt (checksum differs from {STATE})")
+    return state
+
+
+def latest_valid(run_dir: Path, warn=print, required: tuple[str, ...] = ()) -> tuple[Path, dict] | None:
+    """The newest intact checkpoint; broken ones are reported through `warn` and skipped, never used."""
+    for folder in reversed(list_checkpoints(run_dir)):
+        try:
+            return folder, verify(folder, required)
+        except CheckpointError as error:
+            warn(f"warning: skipping checkpoint: {error}")
+    return None
+
+
+def resolve(path: str | Path, required: tuple[str, ...] = (), warn=print) -> tuple[Path, dict]:
+    """A checkpoint folder, or a run folder (its newest intact checkpoint)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if (path / STATE).exists():
+        return path, verify(path, required)
+    found = latest_valid(path, warn=warn, required=required)
+    if found is None:
+        raise CheckpointError(f"{path}: no intact checkpoint found (expected {PREFIX}<step>/ folders)")
+    return found
+
+
+def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(Path(folder) / name))
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(f"{Path(folder) / name}: unreadable weights ({error})") from None
+
+
+def load_document(folder: Path, name: str) -> dict:
+    path = Path(folder) / name
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing from the checkpoint") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: unreadable ({error})") from None
+
+
+def load_tensors(path: Path):
+    """torch.load restricted to tensors and plain containers: a pickle that would run code is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError and friends: never fall back to unsafe loading
+        raise CheckpointError(f"{path}: refused to load ({type(error).__name__}: {str(error)[:200]})") from None
