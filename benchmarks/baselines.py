@@ -1,6 +1,6 @@
 """The two baselines for 4x the quality benchmark's budget, with the held-out L1 every 250 steps.
 
-pix2pix and ThermalGAN see no temperatures, and the embedded data's colours do not predict them (DESIGN.md),
+pix2pix and ThermalGAN see no temperatures, and the embedded data's colours do not predict them (by construction),
 so the best they can do is about the class-mean reference (references.py). This records whether they keep
 learning towards it after the quality benchmark's 250 steps. Same data, seed and settings as quality.py.
 """

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -119,3 +120,24 @@ def test_translate_bad_inputs(pipeline_run, tmp_path):
     (tmp_path / "empty" / "test" / "JPEGImages").mkdir(parents=True)
     with pytest.raises(DataError, match="no images found"):
         translate(run, str(tmp_path / "empty"), str(tmp_path / "o"))
+
+
+def test_a_run_folder_copied_alone_translates_through_the_cli(pipeline_run, tmp_path):
+    """G_ema.json + G_ema.safetensors rebuild the generator: no config, critics or prepared data needed."""
+    out, _ = pipeline_run
+    copy = tmp_path / "elsewhere" / "run"
+    shutil.copytree(out / "runs/layergan", copy)
+    (tmp_path / "inputs").mkdir()
+    shutil.copytree(out / "raw/test", tmp_path / "inputs/test")  # new scenes, away from the run's data
+    args = ["--input", str(tmp_path / "inputs"), "--temperatures", "car=30", "--quiet"]
+    moved = CliRunner().invoke(main, ["translate", "--checkpoint", str(copy), "--out", str(tmp_path / "a"), *args])
+    assert moved.exit_code == 0, moved.output
+    original = CliRunner().invoke(main, ["translate", "--checkpoint", str(out / "runs/layergan"),
+                                         "--out", str(tmp_path / "b"), *args])
+    assert original.exit_code == 0, original.output
+    frames = sorted((tmp_path / "a/test/ThermalImages").glob("*.npy"))
+    assert len(frames) == 4
+    assert all(np.array_equal(np.load(f), np.load(tmp_path / "b/test/ThermalImages" / f.name)) for f in frames)
+    spec = json.loads(next(copy.glob("ckpt-*/G_ema.json")).read_text())
+    assert spec["class"] == "ConditionalStyleGenerator" and spec["method"] == "layergan"
+    assert spec["kwargs"]["resolution"] == 32 and spec["encoding"] == "residual" and len(spec["classes"]) == 9

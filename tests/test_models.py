@@ -151,3 +151,30 @@ def test_layergan_param_groups_cover_every_parameter_once():
     assert len(ids) == len(set(ids)) == len(list(built.G.parameters()))
     car = next(g for g in groups["G"] if g.get("name") == "car")
     assert car["lr"] == pytest.approx(cfg.optim.lr_g * 3.0)
+
+
+def test_critic_phases_add_up_to_equation_2():
+    """D + Dgp accumulate exactly the gradient of critic_loss (eq. 2); the split only lets the GP run lazily."""
+    from layergan.methods.losses import critic_loss
+
+    built = get_method("layergan-reduced").build(tiny_config("layergan-reduced"), CLASSES)
+    loss, batch = built.make_loss(built.Ds, _null), fake_batch()
+    output = {"thermal": built.G(batch)["thermal"].detach()}
+    torch.manual_seed(1)
+    for phase in ("D", "Dgp"):
+        loss.accumulate_gradients(phase, batch, output)
+    phased = [p.grad.clone() for p in built.Ds.parameters()]
+    built.Ds.zero_grad(set_to_none=True)
+    torch.manual_seed(1)  # the same interpolation weights
+    (critic,) = loss.critics(batch)
+    real, fake = batch["target"], output["thermal"]
+    penalty = gradient_penalty(critic.score, real, fake)
+    critic_loss(critic.score(real), critic.score(fake), penalty, critic.presence, 10.0, 0.001).backward()
+    assert all(torch.allclose(a, p.grad, rtol=1e-4, atol=1e-6) for a, p in zip(phased, built.Ds.parameters()))
+    assert sum(float(g.abs().sum()) for g in phased) > 0
+
+
+def test_lazy_penalty_is_a_phase_interval_weighted_by_it():
+    built = get_method("layergan").build(tiny_config("layergan", loss={"gp_interval": 4}), CLASSES)
+    loss = built.make_loss(built.Ds, _null)
+    assert [(p.name, p.optimizer, p.interval) for p in loss.phases] == [("D", "D", 1), ("Dgp", "D", 4), ("G", "G", 1)]

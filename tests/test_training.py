@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from layergan import checkpoint as ckpt
 from layergan.data.prepare import PrepareOptions, prepare
-from layergan.errors import CheckpointError
+from layergan.errors import CheckpointError, ConfigError
 from layergan.evaluation.monitor import training_monitor
 from layergan.methods.registry import METHODS, resolve
 from layergan.training.trainer import Trainer, TrainingDiverged
@@ -179,3 +179,11 @@ def test_checkpoints_and_sample_grids_do_not_change_the_training_stream(prepared
     trainer(often).run()
     trainer(rarely).run()
     assert_same_weights(tmp_path / "often", tmp_path / "rarely")
+
+
+def test_resume_refuses_changed_settings_and_accepts_a_longer_run(prepared, tmp_path):
+    trainer(config(prepared, tmp_path, steps=2)).run()
+    with pytest.raises(ConfigError, match=r"resuming with different settings \(optim, seed\)"):
+        trainer(config(prepared, tmp_path, steps=4, seed=3, optim={"lr_g": 5e-4}))
+    resumed = trainer(config(prepared, tmp_path, steps=4, log_every=2))  # steps and log_every may change
+    assert resumed.step == 2 and resumed.cfg.steps == 4 and resumed.cfg.log_every == 2
