@@ -192,7 +192,7 @@ def patchgan_critic_loss(D, condition, fake, real) -> torch.Tensor:
 
 
 class Pix2PixLoss:
-    """cGAN (BCE) + lambda * L1 (Isola et al. 2017), on the image the generator outputs."""
+    """cGAN (BCE) + lambda * L1 (Isola et al. 2017) on the (condition, image, target) that `stage` picks."""
 
     phases = (Phase("D", "D"), Phase("G", "G"))
 
@@ -201,45 +201,44 @@ class Pix2PixLoss:
         ((_, self.D),) = discriminators.items()
         self.condition_keys, self.lambda_l1, self.autocast = condition_keys, lambda_l1, autocast
 
+    def stage(self, batch, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(what D is conditioned on, the generated image, its target)."""
+        return gather_condition(batch, self.condition_keys), output["thermal"], batch["target"]
+
+    def extra_terms(self, batch, output) -> dict[str, tuple[float, torch.Tensor]]:
+        """Further generator terms, name -> (weight, value)."""
+        return {}
+
     def accumulate_gradients(self, phase, batch, output):
-        condition, fake, real = gather_condition(batch, self.condition_keys), output["thermal"], batch["target"]
         with self.autocast():
+            condition, fake, real = self.stage(batch, output)
             if phase == "D":
-                loss = patchgan_critic_loss(self.D, condition, fake.detach(), real)
-                logs = {}
+                loss, logs = patchgan_critic_loss(self.D, condition, fake.detach(), real), {}
             else:
                 gan = conditional_gan_loss(self.D(torch.cat([condition, fake.to(condition.dtype)], 1)), True)
                 l1 = l1_loss(fake, real, batch["valid"])
                 loss = gan + self.lambda_l1 * l1
                 logs = {"G/gan": gan.detach(), "G/l1": l1.detach()}
+                for name, (weight, value) in self.extra_terms(batch, output).items():
+                    loss = loss + weight * value
+                    logs[f"G/{name}"] = value.detach()
         loss.backward()
         return {**logs, f"{phase}/total": loss.detach()}
 
 
-class ThermalGANLoss:
-    """Stage 2 is a pix2pix on contrasts (its own target, clip(T - R, ±10) / 10); stage 1 regresses
+class ThermalGANLoss(Pix2PixLoss):
+    """Stage 2 is a pix2pix on contrasts, with its own target clip(T - R, ±10) / 10; stage 1 regresses
     the object temperatures R^ with L1 against the true R."""
 
-    phases = (Phase("D", "D"), Phase("G", "G"))
-
     def __init__(self, discriminators: nn.ModuleDict, lambda_l1: float, lambda_stage1: float, autocast: Autocast):
-        ((_, self.D),) = discriminators.items()
-        self.lambda_l1, self.lambda_stage1, self.autocast = lambda_l1, lambda_stage1, autocast
+        super().__init__(discriminators, (), lambda_l1, autocast)
+        self.lambda_stage1 = lambda_stage1
 
-    def accumulate_gradients(self, phase, batch, output):
+    def stage(self, batch, output):
         # While training, stage 2 sees the true R (as the original code does): that is its D's condition too.
-        condition = stage2_condition(batch["r_celsius"], batch["rgb"])
-        fake, real = output["contrast"], contrast_target(batch["thermal"], batch["r_celsius"], batch["valid"])
-        with self.autocast():
-            if phase == "D":
-                loss = patchgan_critic_loss(self.D, condition, fake.detach(), real)
-                logs = {}
-            else:
-                gan = conditional_gan_loss(self.D(torch.cat([condition, fake.to(condition.dtype)], 1)), True)
-                l1 = l1_loss(fake, real, batch["valid"])
-                stage1 = l1_loss(output["r_pred"] / CONDITION_LIMIT, batch["r_celsius"] / CONDITION_LIMIT,
-                                 batch["valid"])
-                loss = gan + self.lambda_l1 * l1 + self.lambda_stage1 * stage1
-                logs = {"G/gan": gan.detach(), "G/l1": l1.detach(), "G/stage1_l1": stage1.detach()}
-        loss.backward()
-        return {**logs, f"{phase}/total": loss.detach()}
+        return (stage2_condition(batch["r_celsius"], batch["rgb"]), output["contrast"],
+                contrast_target(batch["thermal"], batch["r_celsius"], batch["valid"]))
+
+    def extra_terms(self, batch, output):
+        stage1 = l1_loss(output["r_pred"] / CONDITION_LIMIT, batch["r_celsius"] / CONDITION_LIMIT, batch["valid"])
+        return {"stage1_l1": (self.lambda_stage1, stage1)}
