@@ -119,9 +119,11 @@ def test_pickle_payload_in_checkpoint_is_refused(prepared, tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_loss_named(prepared, tmp_path):
-    cfg = config(prepared, tmp_path, method="pix2pix", steps=3, optim={"lr_g": float("nan")})
-    with pytest.raises(TrainingDiverged, match=r"step 2: loss \S+ is nan"):
-        trainer(cfg).run()
+    run = trainer(config(prepared, tmp_path, method="pix2pix", steps=3))
+    with torch.no_grad():
+        next(run.G.parameters()).fill_(float("nan"))  # what an exploding learning rate ends in
+    with pytest.raises(TrainingDiverged, match=r"step 1: loss \S+ is nan; stopped. No checkpoint had been written"):
+        run.run()
 
 
 def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Mapping
@@ -22,10 +23,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from layergan.errors import CheckpointError
+from layergan.errors import CheckpointError, OutputError
 
 PREFIX = "ckpt-"
 STATE = "state.json"
+STATE_SUM = "state.sha256"  # the checksum of state.json itself, so an edited step count is caught
+TEMPORARY = re.compile(r"^\.ckpt-\d+\.tmp-(\d+)$")
 
 
 def _sha256(path: Path) -> str:
@@ -48,18 +51,24 @@ def save_checkpoint(run_dir: Path, step: int, weights: Mapping[str, dict[str, to
     final = run_dir / f"{PREFIX}{step:08d}"
     tmp = run_dir / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, values in weights.items():
-        save_file(values, str(tmp / name))
-    for name, value in tensors.items():
-        torch.save(value, tmp / name)
-    for name, value in documents.items():
-        (tmp / name).write_text(json.dumps(value, indent=2))
-    files = {name: _sha256(tmp / name) for name in (*weights, *tensors, *documents)}
-    (tmp / STATE).write_text(json.dumps({**state, "step": step, "files": files}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        tmp.mkdir(parents=True)
+        for name, values in weights.items():
+            save_file(values, str(tmp / name))
+        for name, value in tensors.items():
+            torch.save(value, tmp / name)
+        for name, value in documents.items():
+            (tmp / name).write_text(json.dumps(value, indent=2))
+        files = {name: _sha256(tmp / name) for name in (*weights, *tensors, *documents)}
+        text = json.dumps({**state, "step": step, "files": files}, indent=2)
+        (tmp / STATE).write_text(text)
+        (tmp / STATE_SUM).write_text(hashlib.sha256(text.encode()).hexdigest())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except (OSError, RuntimeError) as error:  # disk full, read-only: leave no half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{final}: cannot write the checkpoint ({getattr(error, 'strerror', None) or error})") from None
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -79,7 +88,11 @@ def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
     if not state_path.exists():
         raise CheckpointError(f"{folder}: incomplete checkpoint (no {STATE})")
     try:
-        state = json.loads(state_path.read_text())
+        text = state_path.read_text()
+        if not (folder / STATE_SUM).exists() or (folder / STATE_SUM).read_text().strip() != \
+                hashlib.sha256(text.encode()).hexdigest():
+            raise CheckpointError(f"{state_path}: corrupt or edited (checksum differs from {STATE_SUM})")
+        state = json.loads(text)
         files = state["files"]
         assert isinstance(files, dict)
     except (json.JSONDecodeError, KeyError, AssertionError, UnicodeDecodeError) as error:
@@ -91,6 +104,28 @@ def verify(folder: Path, required: tuple[str, ...] = ()) -> dict:
         if files.get(name) != _sha256(path):
             raise CheckpointError(f"{path}: corrupt (checksum differs from {STATE})")
     return state
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the .ckpt-<step>.tmp-<pid> folders of processes that died while saving (SIGKILL, disk full)."""
+    run_dir, removed = Path(run_dir), []
+    if run_dir.is_dir():
+        for path in run_dir.iterdir():
+            match = TEMPORARY.match(path.name)
+            if match and path.is_dir() and (int(match.group(1)) == os.getpid() or not process_alive(int(match.group(1)))):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
 
 
 def latest_valid(run_dir: Path, warn=print, required: tuple[str, ...] = ()) -> tuple[Path, dict] | None:
@@ -138,4 +173,22 @@ def load_tensors(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError and friends: never fall back to unsafe loading
-        raise CheckpointError(f"{path}: refused to load ({type(error).__name__}: {str(error)[:200]})") from None
+        raise CheckpointError(refusal(path, error)) from None
+
+
+def refusal(path: Path, error: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in two sentences instead of PyTorch's page."""
+    text = str(error)
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    try:
+        with open(path, "rb") as f:
+            pickled = f.read(4)[:1] in (b"\x80", b"P")  # a pickle's PROTO opcode, or torch's zip container
+    except OSError:
+        pickled = False
+    if found or ("Weights only load failed" in text and pickled):
+        what = f" (it references {found.group(1)})" if found else ""
+        return (f"{path}: refused to load: it holds pickled Python objects{what}, and unpickling them could run "
+                "code. layergan loads tensors only (torch.load with weights_only=True); do not load this file "
+                "some other way unless you trust its source.")
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
+    return f"{path}: refused to load: not a readable tensor file ({type(error).__name__}: {first})"

@@ -51,7 +51,11 @@ class ClassList:
         if len(set(self.names)) != len(self.names):
             raise DataError(f"classes: duplicate class names in {list(self.names)}")
         if len(set(self.colors)) != len(self.colors):
-            raise DataError("classes: two classes share a colour")
+            first = {}
+            for name, color in zip(self.names, self.colors):
+                if color in first:
+                    raise DataError(f"classes: {first[color]} and {name} share the colour {list(color)}")
+                first[color] = name
         for color in self.colors:
             if color in (EDGE_COLOR, VOID_COLOR):
                 raise DataError(f"classes: colour {color} is reserved for edges/void")
@@ -89,7 +93,10 @@ class ClassList:
             raise DataError(f"{source}: expected 'classes: [{{name, color: [r, g, b]}}, ...]' ({error})") from None
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in colors):
             raise DataError(f"{source}: every colour must be three integers in 0..255")
-        return cls(names, colors)  # type: ignore[arg-type]
+        try:
+            return cls(names, colors)  # type: ignore[arg-type]
+        except DataError as error:
+            raise DataError(f"{source}: {str(error).removeprefix('classes: ')}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "ClassList":

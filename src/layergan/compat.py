@@ -35,3 +35,25 @@ def import_torchvision():
     import torchvision
 
     return torchvision
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' (CUDA when this torch build and machine have it), 'cpu', 'cuda' or 'cuda:N', checked."""
+    from layergan.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ConfigError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"--device {name}: {build}; use --device cpu (or auto)")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return device

@@ -15,3 +15,7 @@ class ConfigError(LayerganError):
 
 class CheckpointError(LayerganError):
     """A checkpoint that is missing, partial, corrupt or unsafe."""
+
+
+class OutputError(LayerganError):
+    """A file or folder could not be written: no permission, no space, or a file where a folder must be."""

@@ -20,22 +20,26 @@ from tqdm import tqdm
 from layergan.classes import VOID_LABEL
 from layergan.data.batch import collate
 from layergan.data.dataset import ItemBuilder
+from layergan.data.encoding import check_temperatures
 from layergan.data.labels import SEGMENT_STRIDE, labels_for_temperatures, object_table, segment_keys
-from layergan.data.layouts import detect_layout, list_samples, read_sample
+from layergan.data.layouts import LAYOUT_FOLDERS, detect_layout, list_samples, read_sample
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
-from layergan.io import save_pil, write_text
+from layergan.io import check_separate, save_pil, write_text
 from layergan.models.pretrained import load_generator, predict_celsius
 from layergan.viz import thermal_to_rgb
 
 
-def parse_temperatures(spec: str, classes: tuple[str, ...]) -> str | dict[str, float]:
+def parse_temperatures(spec: str, classes: tuple[str, ...], allow_extreme: bool = False) -> str | dict[str, float]:
     if spec in ("gt", "auto"):
         return spec
     values = {}
     for part in spec.split(","):
-        name, _, value = part.partition("=")
+        name, equals, value = part.partition("=")
         name = name.strip()
+        if not equals:
+            raise ConfigError(f"--temperatures: {part!r} is not CLASS=°C (for example car=25,person=34.5), "
+                              "gt or auto")
         if name not in classes:
             raise ConfigError(f"--temperatures: unknown class {name!r}; classes: {', '.join(classes)}")
         try:
@@ -44,6 +48,7 @@ def parse_temperatures(spec: str, classes: tuple[str, ...]) -> str | dict[str, f
             raise ConfigError(f"--temperatures: {part!r} is not CLASS=°C") from None
         if not np.isfinite(values[name]):
             raise ConfigError(f"--temperatures: {part!r} is not a finite temperature")
+        check_temperatures(values[name], values[name], f"--temperatures {part.strip()}", allow_extreme)
     return values
 
 
@@ -74,16 +79,30 @@ def object_temperatures(raw, mode, stats: dict, class_names, rng) -> dict[tuple[
     return out
 
 
-def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", temperatures: str = "auto",
+def input_splits(root: Path, splits) -> tuple[Path, list[str]]:
+    """(dataset root, splits to read). `root` may be a dataset root or one split folder itself."""
+    if any((root / folders[0]).is_dir() for folders in LAYOUT_FOLDERS.values()):
+        return root.parent, [root.name]
+    return root, [s for s in splits if (root / s).is_dir()] or list(splits)
+
+
+def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", temperatures: str | None = None,
               seed: int = 0, batch_size: int = 8, device: str = "cpu", splits=("train", "test"),
-              progress: bool = True, expect_method: str | None = None) -> dict:
-    loaded = load_generator(checkpoint, device, expect_method)
-    classes = loaded.classes
-    mode = parse_temperatures(temperatures, classes.names)
+              progress: bool = True, expect_method: str | None = None, allow_extreme: bool = False,
+              warn=print) -> dict:
+    """Translate every sample of `input_root`; `temperatures` None means auto (or none, for the baselines)."""
     root, out = Path(input_root), Path(out)
     if not root.is_dir():
         raise DataError(f"{root}: input folder not found")
-    splits = [s for s in splits if (root / s).is_dir()] or list(splits)
+    check_separate(out, root, "--out", "--input")
+    loaded = load_generator(checkpoint, device, expect_method, warn=warn)
+    classes = loaded.classes
+    if temperatures is not None and not loaded.spec.get("takes_temperatures", True):
+        raise ConfigError(f"--temperatures: a {loaded.method} checkpoint takes no temperatures (it sees only the "
+                          "colour image and segmentation), so they cannot be set; leave the option out, or use a "
+                          "layergan or seg2thermal checkpoint")
+    mode = parse_temperatures(temperatures or "auto", classes.names, allow_extreme)
+    root, splits = input_splits(root, splits)
     layout = detect_layout(root, splits) if layout == "auto" else layout
     builder = ItemBuilder(classes, loaded.size, loaded.encoding)
     stats = loaded.spec.get("class_statistics", {})
@@ -98,6 +117,9 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
             chunk = [read_sample(r, classes) for r in refs[start:start + batch_size]]
             items = []
             for raw in chunk:
+                if raw.thermal is not None:
+                    check_temperatures(float(raw.thermal.min()), float(raw.thermal.max()), str(raw.ref.thermal),
+                                       allow_extreme)
                 rng = np.random.default_rng([seed, int(hashlib.sha256(raw.ref.id.encode()).hexdigest()[:8], 16)])
                 temps = object_temperatures(raw, mode, stats, classes.names, rng)
                 r_map, class_temps = labels_for_temperatures(raw.class_map, raw.instance_map, temps, len(classes))

@@ -8,13 +8,17 @@ from layergan.errors import LayerganError
 
 
 class LayerganGroup(click.Group):
-    """Turns LayerganError into a one-line 'Error: ...' and exit code 1, with no traceback."""
+    """Turns LayerganError, and any OSError that escaped the checks (a read-only or full disk), into a
+    one-line 'Error: ...' and exit code 1, with no traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except LayerganError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
 
 
 class SizeType(click.ParamType):

@@ -13,11 +13,13 @@ import click
               help="pytorch-fid Inception weights [default: torch hub cache, checkpoints/pt_inception-2015-12-05-6726825d.pth].")
 @click.option("--fid-window", default="-20,60", show_default=True, help="°C window mapped to 0..255 for FID.")
 @click.option("--no-fid", is_flag=True, help="Skip FID; compute the temperature metrics only.")
-@click.option("--batch", default=8, show_default=True, type=int, help="Batch size.")
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1), help="Batch size.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate_command(runs, data, split, out, fid_weights, fid_window, no_fid, batch, quiet):
+def evaluate_command(runs, data, split, out, fid_weights, fid_window, no_fid, batch, device, quiet):
     """FID and temperature errors (°C) for each run's EMA generator; writes
     OUT/metrics.json, OUT/report.md and OUT/report.html with image grids."""
+    from layergan.compat import resolve_device
     from layergan.errors import ConfigError
     from layergan.evaluation.evaluate import evaluate
 
@@ -26,5 +28,8 @@ def evaluate_command(runs, data, split, out, fid_weights, fid_window, no_fid, ba
         assert hi > lo
     except (ValueError, AssertionError):
         raise ConfigError(f"--fid-window must be LOW,HIGH in °C with LOW < HIGH, got {fid_window!r}") from None
-    evaluate(list(runs), data, out, split, fid_weights, not no_fid, (lo, hi), batch, progress=not quiet)
+    device = resolve_device(device)
+    click.echo(f"device: {device}", err=True)
+    evaluate(list(runs), data, out, split, fid_weights, not no_fid, (lo, hi), batch, device, progress=not quiet,
+             warn=lambda message: click.echo(message, err=True))
     click.echo(f"report: {out}/report.html")

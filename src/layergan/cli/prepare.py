@@ -8,7 +8,7 @@ import click
 @click.command("prepare")
 @click.option("--src", required=True, type=click.Path(exists=True, file_okay=False), help="Raw dataset root (read only).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the prepared dataset.")
-@click.option("--split", "splits", default="train,test", show_default=True, help="Comma-separated splits to prepare.")
+@click.option("--split", "splits", help="Comma-separated splits to prepare [default: every split folder in SRC].")
 @click.option("--layout", default="auto", show_default=True, type=click.Choice(["auto", "voc", "thermalgan"]),
               help="Input layout: ThermalWorld VOC folders or the ThermalGAN TV/IR_32/LABEL_TEMP folders.")
 @click.option("--classes", "classes_path", type=click.Path(exists=True, dir_okay=False),
@@ -18,21 +18,29 @@ import click
               help="fail: stop at the first bad sample (exit 1). skip: go on and list it in OUT/skipped.csv.")
 @click.option("--palette-tolerance", default=30.0, show_default=True, type=float,
               help="Max RGB distance from a palette colour for RGB class maps (smeared edges, JPEG).")
+@click.option("--overwrite", is_flag=True,
+              help="Prepare into an --out that holds another dataset; only the files prepare wrote are removed.")
+@click.option("--allow-extreme-temperatures", is_flag=True,
+              help="Accept frames outside -100..500 °C (never below absolute zero).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def prepare_command(src, out, splits, layout, classes_path, workers, on_error, palette_tolerance, quiet):
+def prepare_command(src, out, splits, layout, classes_path, workers, on_error, palette_tolerance, overwrite,
+                    allow_extreme_temperatures, quiet):
     """Turn a ThermalWorld-style dataset into training-ready samples.
 
     For each sample: RGB, class and instance maps, white object edges, the thermal
     frame, R (each object filled with its mean °C), T (per-class mean °C with presence
-    flags) and a table of objects. Writes OUT/meta.json last; re-running resumes.
+    flags) and a table of objects. Writes OUT/meta.json last. Re-running resumes, and redoes
+    the samples whose source files changed or whose prepared file is unreadable.
     """
     from layergan.classes import ClassList
     from layergan.data.prepare import PrepareOptions, prepare
 
     options = PrepareOptions(
-        src=Path(src), out=Path(out), splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        src=Path(src), out=Path(out),
+        splits=tuple(s.strip() for s in splits.split(",") if s.strip()) or None if splits else None,
         layout=layout, classes=ClassList.load(classes_path) if classes_path else None, workers=workers,
-        on_error=on_error, palette_tolerance=palette_tolerance,
+        on_error=on_error, palette_tolerance=palette_tolerance, overwrite=overwrite,
+        allow_extreme_temperatures=allow_extreme_temperatures,
     )
     meta = prepare(options, progress=not quiet)
     counts = ", ".join(f"{k}: {v['samples']}" for k, v in meta["splits"].items())

@@ -22,12 +22,15 @@ from layergan.methods.registry import METHODS, PROFILE_NAMES
 @click.option("--encoding", type=click.Choice(["absolute", "residual"]), help="Target temperature encoding.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue from the newest intact checkpoint in --out, if any.")
+@click.option("--restart", is_flag=True,
+              help="Train from step 0 even though --out holds checkpoints, deleting them (for example when all "
+                   "are corrupt).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--fp32", is_flag=True, default=None, help="CUDA: no bf16 autocast or channels_last.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D.")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (exact resume on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_command(method, data, out, config_path, profile, size, batch, steps, lr, seed, workers, encoding, resume, dry_run,
+def train_command(method, data, out, config_path, profile, size, batch, steps, lr, seed, workers, encoding, resume, restart, dry_run,
                   fp32, compile_, deterministic, quiet):
     """Train one method. Runs on CPU, one GPU, or many with
     `torchrun --nproc_per_node=G -m layergan train ...` (DDP).
@@ -55,7 +58,7 @@ def train_command(method, data, out, config_path, profile, size, batch, steps, l
     from layergan.evaluation.monitor import training_monitor
     from layergan.training.trainer import Trainer
 
-    result = Trainer(cfg, resume=resume, progress=not quiet, monitor=training_monitor()).run()
+    result = Trainer(cfg, resume=resume, progress=not quiet, monitor=training_monitor(), restart=restart).run()
     state = "interrupted; run again to resume" if result["interrupted"] else "done"
     mae = result["metrics"].get("held_out_mae_final")
     click.echo(f"{state}: step {result['step']} in {cfg.out}" + (f", held-out MAE {mae:.2f} °C" if mae else ""))

@@ -10,6 +10,7 @@ resizes the long side to S and pads (letterbox), with no randomness.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,9 @@ class PreparedDataset(Dataset):
             with np.load(path) as data:
                 return {k: data[k] for k in ("rgb", "class_map", "instance_map", "thermal",
                                              "thermal_segmentation", "class_temperatures")}
-        except (OSError, ValueError, KeyError) as error:
-            raise DataError(f"{path}: unreadable prepared sample ({error}); re-run prepare") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise DataError(f"{path}: unreadable prepared sample ({type(error).__name__}: {error}); run the same "
+                            "`layergan prepare` again to redo it") from None
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         index, aug_seed = key if isinstance(key, tuple) else (key, None)

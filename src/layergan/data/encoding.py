@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from layergan.errors import ConfigError
+from layergan.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # prepare's worker processes import this module; they need no torch
     import torch
@@ -33,6 +33,23 @@ class TemperatureEncoding:
 
     def describe(self) -> dict:
         return {"limit_celsius": self.limit, "relative_to_thermal_segmentation": self.relative_to_r}
+
+
+ABSOLUTE_ZERO = -273.15  # °C
+# Scenes an LWIR camera sees: colder or hotter values are almost surely kelvin, centikelvin or raw counts.
+PLAUSIBLE_RANGE = (-100.0, 500.0)  # °C
+
+
+def check_temperatures(low: float, high: float, source: str, allow_extreme: bool = False) -> None:
+    """Refuse temperatures below absolute zero always, and outside PLAUSIBLE_RANGE unless allowed."""
+    if low < ABSOLUTE_ZERO:
+        raise DataError(f"{source}: {low:g} °C is below absolute zero ({ABSOLUTE_ZERO} °C)")
+    lo, hi = PLAUSIBLE_RANGE
+    if not allow_extreme and (low < lo or high > hi):
+        span = f"{low:g} °C lies" if low == high else f"temperatures {low:g}..{high:g} °C lie"
+        raise DataError(f"{source}: {span} outside the plausible {lo:g}..{hi:g} °C; "
+                        "if these are kelvin or raw sensor counts, convert them to °C first; if they are right, "
+                        "pass --allow-extreme-temperatures")
 
 
 ABSOLUTE = TemperatureEncoding("absolute", 50.0, False)

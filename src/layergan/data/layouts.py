@@ -46,6 +46,7 @@ class RawSample:
     class_map: np.ndarray  # (H, W) uint8, VOID_LABEL = unlabelled
     instance_map: np.ndarray  # (H, W) int32
     thermal: np.ndarray | None  # (H, W) float32 °C
+    thermal_dtype: str | None = None  # the dtype the file stored, before conversion to float32
 
 
 def detect_layout(root: Path, splits: list[str]) -> str:
@@ -183,19 +184,21 @@ def read_array(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy array ({error})") from None
 
 
-def read_thermal(path: Path) -> np.ndarray:
+def read_thermal(path: Path) -> tuple[np.ndarray, str]:
+    """(H, W) float32 °C and the dtype the file stored."""
     frame = read_array(path)
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[..., 0]
     if frame.ndim != 2:
         raise DataError(f"{path}: thermal frame must be 2-D (H, W) in °C, got shape {frame.shape}")
-    if not np.issubdtype(frame.dtype, np.number):
-        raise DataError(f"{path}: thermal frame must be numeric, got dtype {frame.dtype}")
+    if not np.issubdtype(frame.dtype, np.number) or np.issubdtype(frame.dtype, np.complexfloating):
+        raise DataError(f"{path}: thermal frame must be real numbers, got dtype {frame.dtype}")
+    stored = str(frame.dtype)
     frame = frame.astype(np.float32)
     bad = ~np.isfinite(frame)
     if bad.any():
         raise DataError(f"{path}: {int(bad.sum())} NaN or inf temperatures")
-    return frame
+    return frame, stored
 
 
 def _thermalgan_labels(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +239,7 @@ def read_sample(ref: SampleRef, classes: ClassList, tolerance: float = 30.0) -> 
     else:
         class_map = read_class_map(ref.labels, classes, tolerance)
         instance_map = read_instance_map(ref.instances)
-    thermal = read_thermal(ref.thermal) if ref.thermal is not None else None
+    thermal, thermal_dtype = read_thermal(ref.thermal) if ref.thermal is not None else (None, None)
     others = [(ref.labels, class_map.shape), (ref.instances or ref.labels, instance_map.shape)]
     if thermal is not None:
         others.append((ref.thermal, thermal.shape))
@@ -244,4 +247,4 @@ def read_sample(ref: SampleRef, classes: ClassList, tolerance: float = 30.0) -> 
         if shape != rgb.shape[:2]:
             raise DataError(f"{path}: sizes differ: {shape[1]}x{shape[0]} here, "
                             f"{rgb.shape[1]}x{rgb.shape[0]} in the colour image {ref.rgb.name}")
-    return RawSample(ref, rgb, class_map, instance_map, thermal)
+    return RawSample(ref, rgb, class_map, instance_map, thermal, thermal_dtype)

@@ -3,6 +3,11 @@
 Output, per split: `<out>/<split>/shard-NNNN/<id>.npz`, 500 samples per shard
 folder, each written atomically; then `<out>/meta.json`, written last. A folder
 without meta.json is incomplete: re-running resumes, skipping finished samples.
+
+Each sample records its source files (path, size, modification time): a rerun redoes
+the samples whose sources changed, and those whose file is unreadable. `prepare.json`,
+written first, names the source, so that an --out prepared from another --src is refused
+unless --overwrite is given (which removes only what prepare wrote).
 """
 
 from __future__ import annotations
@@ -10,7 +15,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import multiprocessing as mp
+import shutil
+import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,52 +27,96 @@ import numpy as np
 from tqdm import tqdm
 
 from layergan.classes import ClassList, default_classes
-from layergan.data.encoding import ENCODINGS
+from layergan.data.encoding import ENCODINGS, check_temperatures
 from layergan.data.labels import OBJECT_COLUMNS, check_instances_single_class, derive_labels
-from layergan.data.layouts import detect_layout, list_samples, read_sample
+from layergan.data.layouts import LAYOUT_FOLDERS, detect_layout, list_samples, read_sample
 from layergan.errors import ConfigError, DataError
-from layergan.io import write_json, write_text, write_with
+from layergan.io import check_separate, make_dirs, write_json, write_text, write_with
 
 SHARD_SIZE = 500
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: samples record their sources and a content digest
+MARKER = "prepare.json"
+OWN_FILES = ("meta.json", "classes.yaml", "skipped.csv", MARKER)
+SPLIT_ORDER = ("train", "val", "test")
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
 class PrepareOptions:
     src: Path
     out: Path
-    splits: tuple[str, ...] = ("train", "test")
+    splits: tuple[str, ...] | None = None  # None: every split folder the source has
     layout: str = "auto"
     classes: ClassList | None = None
     workers: int = 1
     on_error: str = "fail"
     palette_tolerance: float = 30.0
+    overwrite: bool = False  # prepare into an --out that holds another dataset (only prepare's files go)
+    allow_extreme_temperatures: bool = False
 
 
 def sample_path(out: Path, split: str, position: int, sample_id: str) -> Path:
     return out / split / f"shard-{position // SHARD_SIZE:04d}" / f"{sample_id}.npz"
 
 
-def _process(job) -> tuple[str, str | None, np.ndarray | None, tuple[int, int] | None]:
-    """Prepare one sample; returns (id, error, object table, (H, W))."""
-    ref, target, classes, tolerance = job
-    target = Path(target)
-    if target.exists():  # finished in an earlier run: reuse its object table for the statistics
+def source_record(ref, src: Path) -> str:
+    """The sample's source files as JSON: path relative to the source, size and modification time."""
+    files = {}
+    for role in ("rgb", "labels", "instances", "thermal"):
+        path = getattr(ref, role)
+        if path is not None:
+            stat = Path(path).stat()
+            files[role] = [str(Path(path).relative_to(src)), stat.st_size, stat.st_mtime_ns]
+    return json.dumps(files, sort_keys=True)
+
+
+def content_digest(*arrays: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def _reuse(target: Path, record: str, notes: list):
+    """(objects, shape, digest) of a finished sample whose sources did not change, else None."""
+    try:
         with np.load(target) as done:
-            return ref.id, None, done["objects"], tuple(done["class_map"].shape)
+            if "source" in done and str(done["source"]) == record:
+                return done["objects"], tuple(done["class_map"].shape), str(done["digest"])
+        notes.append(("redo", f"{target}: its source files changed since it was prepared; preparing it again"))
+    except UNREADABLE as error:
+        notes.append(("redo", f"{target}: unreadable ({type(error).__name__}: {error}); preparing it again"))
+    return None
+
+
+def _process(job):
+    """Prepare one sample: (id, error, object table, (H, W), digest, notes)."""
+    ref, target, classes, tolerance, record, allow_extreme = job
+    target, notes = Path(target), []
+    if target.exists():
+        reused = _reuse(target, record, notes)
+        if reused is not None:
+            return ref.id, None, *reused, notes
     try:
         raw = read_sample(ref, classes, tolerance)
+        if np.issubdtype(np.dtype(raw.thermal_dtype), np.integer):
+            notes.append(("integer", f"{ref.thermal} ({raw.thermal_dtype})"))
+        check_temperatures(float(raw.thermal.min()), float(raw.thermal.max()), str(ref.thermal), allow_extreme)
         labels = derive_labels(raw.class_map, raw.instance_map, raw.thermal, len(classes))
         check_instances_single_class(labels.objects, str(ref.instances or ref.labels))
     except DataError as error:
-        return ref.id, str(error), None, None
+        return ref.id, str(error), None, None, None, notes
+    instance_map = raw.instance_map.astype(np.int32)
+    digest = content_digest(raw.rgb, raw.class_map, instance_map, raw.thermal)
     arrays = dict(
-        rgb=raw.rgb, class_map=raw.class_map, instance_map=raw.instance_map.astype(np.int32),
+        rgb=raw.rgb, class_map=raw.class_map, instance_map=instance_map,
         edges=labels.edges, thermal=raw.thermal, thermal_segmentation=labels.thermal_segmentation,
         class_temperatures=labels.class_temperatures, objects=labels.objects,
+        source=np.array(record), digest=np.array(digest),
     )
     write_with(target, lambda buffer: np.savez(buffer, **arrays))
-    return ref.id, None, labels.objects, raw.class_map.shape
+    return ref.id, None, labels.objects, raw.class_map.shape, digest, notes
 
 
 class _ClassStats:
@@ -101,7 +154,48 @@ class _ClassStats:
         return out
 
 
-def prepare(options: PrepareOptions, progress: bool = True) -> dict:
+def available_splits(src: Path) -> tuple[str, ...]:
+    """The source's split folders (those holding a layout's colour folder): train, val, test first."""
+    names = [d.name for d in sorted(src.iterdir()) if d.is_dir()
+             and any((d / folders[0]).is_dir() for folders in LAYOUT_FOLDERS.values())]
+    return tuple(sorted(names, key=lambda n: (SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER), n)))
+
+
+def claim_output(out: Path, src: Path, overwrite: bool) -> None:
+    """Refuse an --out that holds another dataset or other files, unless `overwrite`; then mark it as ours."""
+    if out.is_dir() and any(out.iterdir()):
+        recorded = None
+        for name in (MARKER, "meta.json"):
+            try:
+                recorded = json.loads((out / name).read_text()).get("source")
+                break
+            except (OSError, ValueError, AttributeError):
+                continue
+        if recorded != str(src):
+            if not overwrite:
+                what = f"a dataset prepared from {recorded}" if recorded else "files that prepare did not write"
+                raise ConfigError(f"--out {out} holds {what}, not {src}; choose another --out or pass --overwrite "
+                                  "(which removes only what prepare wrote)")
+            remove_prepared(out)
+    make_dirs(out)
+    write_json(out / MARKER, {"source": str(src), "format_version": FORMAT_VERSION})
+
+
+def remove_prepared(out: Path) -> None:
+    """Delete what prepare writes (shard folders, split indexes and its own files), nothing else."""
+    for name in OWN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for split in (d for d in out.iterdir() if d.is_dir()):
+        (split / "index.json").unlink(missing_ok=True)
+        for shard in split.glob("shard-[0-9][0-9][0-9][0-9]"):
+            shutil.rmtree(shard)
+
+
+def _stderr(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dict:
     src, out = Path(options.src).resolve(), Path(options.out).resolve()
     if options.on_error not in ("fail", "skip"):
         raise ConfigError(f"--on-error must be fail or skip, got {options.on_error!r}")
@@ -109,32 +203,36 @@ def prepare(options: PrepareOptions, progress: bool = True) -> dict:
         raise ConfigError(f"--workers must be >= 1 (got {options.workers})")
     if not src.is_dir():
         raise DataError(f"{src}: source folder not found")
-    if out == src or src in out.parents:
-        raise ConfigError(f"--out {out} is inside --src {src}; prepare never writes into the source folder")
+    check_separate(out, src, "--out", "--src")
     classes = options.classes or _classes_for(src)
-    layout = detect_layout(src, list(options.splits)) if options.layout == "auto" else options.layout
+    splits = options.splits or available_splits(src) or ("train", "test")
+    layout = detect_layout(src, list(splits)) if options.layout == "auto" else options.layout
     if layout not in ("voc", "thermalgan"):
         raise ConfigError(f"--layout must be auto, voc or thermalgan, got {options.layout!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "meta.json").unlink(missing_ok=True)  # the folder is incomplete until this run finishes
-    stats, splits_meta, skipped = _ClassStats(len(classes)), {}, []
-    signature = hashlib.sha256()
-    for split in options.splits:
+    for split in splits:
         if not (src / split).is_dir():
             raise DataError(f"{src / split}: split folder not found")
+    claim_output(out, src, options.overwrite)
+    for name in ("meta.json", "skipped.csv"):  # the folder is incomplete until this run finishes
+        (out / name).unlink(missing_ok=True)
+    stats, splits_meta, skipped, notes_by_kind = _ClassStats(len(classes)), {}, [], {"redo": [], "integer": []}
+    signature = hashlib.sha256()
+    for split in splits:
         refs, problems = list_samples(src, split, layout)
         for path, reason in problems:
             if options.on_error == "fail":
                 raise DataError(f"{path}: {reason}")
             skipped.append((split, path, reason))
-        jobs = [(ref, str(sample_path(out, split, i, ref.id)), classes, options.palette_tolerance)
-                for i, ref in enumerate(refs)]
+        jobs = [(ref, str(sample_path(out, split, i, ref.id)), classes, options.palette_tolerance,
+                 source_record(ref, src), options.allow_extreme_temperatures) for i, ref in enumerate(refs)]
         entries = []
         bar = tqdm(total=len(jobs), desc=f"prepare {split}", unit="sample", disable=not progress)
         results = _run(jobs, options.workers)
         try:
-            for (ref, target, *_), (sample_id, error, objects, shape) in zip(jobs, results):
+            for (ref, target, *_), (sample_id, error, objects, shape, digest, notes) in zip(jobs, results):
                 bar.update()
+                for kind, note in notes:
+                    notes_by_kind[kind].append(note)
                 if error is not None:
                     if options.on_error == "fail":
                         raise DataError(error)
@@ -143,7 +241,7 @@ def prepare(options: PrepareOptions, progress: bool = True) -> dict:
                 stats.add(objects)
                 entries.append({"id": sample_id, "file": str(Path(target).relative_to(out)), "height": shape[0],
                                 "width": shape[1]})
-                signature.update(f"{split}/{sample_id}/{shape}".encode())
+                signature.update(f"{split}/{sample_id}/{digest}".encode())
         finally:
             bar.close()
             close = getattr(results, "close", None)
@@ -153,6 +251,14 @@ def prepare(options: PrepareOptions, progress: bool = True) -> dict:
             raise DataError(f"{src / split}: no usable samples")
         write_json(out / split / "index.json", entries)
         splits_meta[split] = {"samples": len(entries), "index": f"{split}/index.json"}
+    redone, integer_frames = notes_by_kind["redo"], notes_by_kind["integer"]
+    for note in redone[:3]:
+        warn(f"warning: {note}")
+    if len(redone) > 3:
+        warn(f"warning: ... and {len(redone) - 3} more samples prepared again")
+    if integer_frames:
+        warn(f"warning: {len(integer_frames)} thermal frames are integer arrays, read as °C (e.g. "
+             f"{integer_frames[0]}). If they hold raw sensor counts or centikelvin, convert them to °C first.")
     if skipped:
         _write_skipped(out / "skipped.csv", skipped)
     meta = {

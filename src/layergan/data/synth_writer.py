@@ -7,8 +7,8 @@ memory does not grow with the number of scenes.
 from __future__ import annotations
 
 import json
+import re
 import multiprocessing as mp
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,12 +17,13 @@ from tqdm import tqdm
 from layergan.classes import default_classes
 from layergan.data.labels import edge_marked_segmentation, object_edges
 from layergan.data.synth import make_scene
-from layergan.errors import ConfigError
 from layergan.data.voc import VOC_FOLDERS, write_voc_sample
+from layergan.errors import ConfigError
 from layergan.io import write_json, write_text
 from layergan.viz import save_grid
 
 MANIFEST = "synth.json"
+SCENE_FILE = re.compile(r"^(train|test)_\d{6}\.(jpg|png|npy)$")  # scene_id() and the VOC writer's suffixes
 MIN_SIZE = 32
 
 
@@ -70,9 +71,20 @@ def check_output_folder(out: Path, settings: SynthSettings, overwrite: bool) -> 
     if not overwrite:
         raise ConfigError(f"{out} already holds other files or a different dataset; "
                           "choose another --out or pass --overwrite")
-    for child in VOC_FOLDERS:
-        for split in ("train", "test"):
-            shutil.rmtree(out / split / child, ignore_errors=True)
+    remove_written(out)
+
+
+def remove_written(out: Path) -> None:
+    """Delete only what synth-data writes (scene files by their names, its manifest, classes and preview)."""
+    for split in ("train", "test"):
+        for child in VOC_FOLDERS:
+            folder = out / split / child
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    if SCENE_FILE.match(path.name) and path.is_file():
+                        path.unlink()
+    for name in (MANIFEST, "classes.yaml", "preview.png"):
+        (out / name).unlink(missing_ok=True)
 
 
 def write_dataset(out: str | Path, settings: SynthSettings, workers: int = 1, overwrite: bool = False,

@@ -14,7 +14,7 @@ from layergan.data.encoding import RESIDUAL
 from layergan.evaluation import fid
 from layergan.evaluation.grids import to_rgb_image
 from layergan.evaluation.metrics import TemperatureMetrics
-from layergan.io import markdown_table, write_json, write_text
+from layergan.io import make_dirs, markdown_table, write_json, write_text
 from layergan.models.pretrained import load_generator, predict_celsius
 from layergan.viz import save_grid
 
@@ -41,13 +41,12 @@ def real_fid_stats(model, dataset, key_parts, batch_size, device):
 
 def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weights: str | None = None,
              use_fid: bool = True, window=fid.FID_WINDOW, batch_size: int = 8, device="cpu",
-             grid_samples: int = 4, progress: bool = True) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+             grid_samples: int = 4, progress: bool = True, warn=print) -> dict:
+    out = make_dirs(out)
     inception = fid.build_inception(fid_weights, device) if use_fid else None
     results, predictions, grid_size = {}, {}, 0
     for run in runs:
-        loaded = load_generator(run, device)
+        loaded = load_generator(run, device, warn=warn)
         name = f"{loaded.method} ({Path(run).name})"
         dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
         grid_size = max(grid_size, loaded.size)

@@ -17,6 +17,7 @@ from unittest import mock
 import numpy as np
 import torch
 
+from layergan.checkpoint import refusal
 from layergan.compat import import_torchvision
 from layergan.errors import LayerganError
 
@@ -25,7 +26,7 @@ WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 
 
 class FIDWeightsMissing(LayerganError):
-    pass
+    """The Inception weights are missing, unreadable, unsafe or of another network; the message names the file."""
 
 
 def default_weights_path() -> Path:
@@ -63,15 +64,28 @@ def _inception_state(weights: str | Path):
             f"FID Inception weights not found at {path}. Without network access they cannot be downloaded: "
             f"copy {WEIGHTS_NAME} (from pytorch-fid's release page) to {default_weights_path()} "
             "or pass --fid-weights PATH; or use --no-fid")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise FIDWeightsMissing(f"--fid-weights {path}: not a file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # never fall back to unsafe loading
+        raise FIDWeightsMissing(f"--fid-weights {refusal(path, error)}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FIDWeightsMissing(f"--fid-weights {path}: not a state dict of tensors; expected {WEIGHTS_NAME}")
     with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: state):
         yield inception
 
 
 def build_inception(weights: str | Path | None = None, device="cpu"):
     """pytorch-fid's InceptionV3 returning pool3 features; `weights` = path, None (cache) or 'random'."""
-    with _inception_state(weights or default_weights_path()) as inception:
-        model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+    path = weights or default_weights_path()
+    with _inception_state(path) as inception:
+        try:
+            model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+        except (RuntimeError, KeyError, ValueError) as error:  # load_state_dict lists every key: keep one line
+            first = str(error).strip().splitlines()[0][:200]
+            raise FIDWeightsMissing(f"--fid-weights {path}: these are not pytorch-fid's Inception weights "
+                                    f"({WEIGHTS_NAME}): {first}") from None
     return model.eval().to(device)
 
 

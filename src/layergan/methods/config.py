@@ -8,6 +8,7 @@ applies them; nothing else builds a config.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,42 @@ class TrainConfig:
         for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0 loads data in the main process), got {self.workers}")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self.optim, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"optim.{name} (--lr) must be a positive number, got {value}")
+        for name, value in self.optim.class_lr.items():
+            if not (math.isfinite(float(value)) and float(value) > 0):
+                raise ConfigError(f"optim.class_lr.{name} must be a positive number, got {value}")
+        for name in ("l1", "adv", "gp", "drift", "stage1_l1"):
+            value = getattr(self.loss, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"loss.{name} must be a number >= 0, got {value}")
+        if not 0 <= self.optim.beta1 < 1 or not 0 <= self.optim.beta2 < 1:
+            raise ConfigError(f"optim.beta1 and beta2 must lie in [0, 1), got {self.optim.beta1}, {self.optim.beta2}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _number(value, kind: type, where: str):
+    """`value` as an int or float; an int field refuses 2.5 rather than truncating it to 2."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        return int(number)
+    return number
 
 
 def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
@@ -116,10 +147,7 @@ def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainC
                 if isinstance(current, bool) and not isinstance(value, bool):
                     raise ConfigError(f"{source}: {prefix}{key} must be true or false, got {value!r}")
                 if isinstance(current, (int, float)) and not isinstance(current, bool):
-                    try:
-                        value = type(current)(value)
-                    except (TypeError, ValueError):
-                        raise ConfigError(f"{source}: {prefix}{key} must be a number, got {value!r}") from None
+                    value = _number(value, type(current), f"{source}: {prefix}{key}")
                 setattr(obj, key, value)
 
     result = dataclasses.replace(config, model=dataclasses.replace(config.model),

@@ -70,7 +70,12 @@ class LoadedGenerator:
 def load_generator(path: str | Path, device: str | torch.device = "cpu", expect_method: str | None = None,
                    warn=print) -> LoadedGenerator:
     """The EMA generator of a checkpoint folder, or of a run folder's newest intact checkpoint."""
-    folder, state = ckpt.resolve(path, required=(SPEC_FILE, WEIGHTS_FILE), warn=warn)
+    skipped: list[str] = []
+    folder, state = ckpt.resolve(path, required=(SPEC_FILE, WEIGHTS_FILE), warn=skipped.append)
+    for message in skipped:
+        warn(message)
+    if skipped:
+        warn(f"using {folder} instead")
     spec = ckpt.load_document(folder, SPEC_FILE)
     source = str(folder / SPEC_FILE)
     if expect_method and spec.get("method") != expect_method:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import json
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -25,8 +27,8 @@ from layergan.classes import ClassList
 from layergan.data.batch import to_device
 from layergan.data.dataset import PreparedDataset, ResumableSampler, load_meta
 from layergan.data.encoding import get_encoding
-from layergan.errors import ConfigError, LayerganError
-from layergan.io import write_text
+from layergan.errors import CheckpointError, ConfigError, DataError, LayerganError
+from layergan.io import FolderLock, write_text
 from layergan.methods.config import TrainConfig
 from layergan.methods.registry import get_method
 from layergan.models.pretrained import describe_generator
@@ -47,21 +49,65 @@ class Monitor:
     sample_grid: SampleGrid | None = None
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT and SIGTERM to the main process, which checkpoints and then stops
+    them. A signal to the whole process group (Slurm preemption, Kubernetes, `timeout`, Ctrl-C) would
+    otherwise kill the workers first, and the run would end in a traceback without a checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def worker_error(error: LayerganError) -> LayerganError:
+    """The message a DataLoader worker raised, without the worker traceback PyTorch puts into it."""
+    text = str(error).strip()
+    if text.startswith("Caught "):
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return type(error)(text)
+
+
 def build_models(cfg: TrainConfig, classes: tuple[str, ...]):
     torch.manual_seed(cfg.seed)
     return get_method(cfg.method).build(cfg, classes)
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = True, progress: bool = True, monitor: Monitor | None = None):
+    def __init__(self, cfg: TrainConfig, resume: bool = True, progress: bool = True, monitor: Monitor | None = None,
+                 restart: bool = False):
+        """`restart`: start from step 0 in a folder with checkpoints, deleting them (when all are corrupt)."""
         self.info, self.device = init_distributed()
         self.cfg, self.progress, self.monitor = cfg, progress and self.info.is_main, monitor
         self.run_dir = Path(cfg.out)
         self.meta = load_meta(cfg.data)
         self.classes = ClassList.from_dict(self.meta, source=str(Path(cfg.data) / "meta.json"))
-        found = run_state.find_resumable(self.run_dir, warn=self.log) if resume else None
-        if found is None and ckpt.list_checkpoints(self.run_dir) and not resume:
+        self.lock = FolderLock(self.run_dir, "layergan train").acquire() if self.info.is_main else None
+        try:
+            self._setup(cfg, resume, restart)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder (run() does this when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def _setup(self, cfg: TrainConfig, resume: bool, restart: bool) -> None:
+        if self.info.is_main:
+            for path in ckpt.remove_stale_temporaries(self.run_dir):
+                self.log(f"removed {path}, left by a process that died while saving a checkpoint")
+        existing = ckpt.list_checkpoints(self.run_dir)
+        if restart and self.info.is_main:
+            for folder in existing:
+                shutil.rmtree(folder)
+            existing = []
+        found = run_state.find_resumable(self.run_dir, warn=self.log) if resume and existing else None
+        if existing and not resume:
             raise ConfigError(f"{self.run_dir} already holds checkpoints; pass --resume or choose another --out")
+        if existing and found is None:
+            raise CheckpointError(f"{self.run_dir}: none of its {len(existing)} checkpoints is intact (see the "
+                                  "warnings above); pass --restart to train from step 0 and replace them, "
+                                  "or choose another --out")
         if found is not None:
             self.cfg = cfg = run_state.resume_config(cfg, found[1], self.run_dir)
             if found[1].get("data_signature") not in (None, self.meta.get("signature")):
@@ -111,18 +157,32 @@ class Trainer:
     def _data(self):
         cfg = self.cfg
         self.train_set = PreparedDataset(cfg.data, "train", cfg.size, self.encoding, augment=True, seed=cfg.seed)
-        held_split = "test" if "test" in self.meta["splits"] else "train"
-        self.held_out = PreparedDataset(cfg.data, held_split, cfg.size, self.encoding, augment=False)
+        # Held-out figures only from a held-out split; sample grids fall back to unaugmented training scenes.
+        self.held_out = (PreparedDataset(cfg.data, "test", cfg.size, self.encoding, augment=False)
+                         if "test" in self.meta["splits"] else None)
+        self.preview = self.held_out if self.held_out is not None else \
+            PreparedDataset(cfg.data, "train", cfg.size, self.encoding, augment=False)
+        if self.held_out is None and self.monitor:
+            self.log(f"note: {cfg.data} has no test split, so no held-out MAE is computed; sample grids show "
+                     "training scenes")
         sampler = ResumableSampler(len(self.train_set), cfg.batch, cfg.seed, self.step, self.info.rank,
                                    self.info.world_size)
         loader = torch.utils.data.DataLoader(self.train_set, batch_size=cfg.batch // self.info.world_size,
                                              sampler=sampler, num_workers=cfg.workers, pin_memory=self.cuda,
-                                             persistent_workers=cfg.workers > 0,
+                                             persistent_workers=cfg.workers > 0, worker_init_fn=ignore_stop_signals,
                                              generator=torch.Generator().manual_seed(cfg.seed))  # not the global RNG
         return iter(loader)
 
     def next_batch(self, batches) -> dict[str, torch.Tensor]:
-        return to_device(next(batches), self.device, channels_last=self.amp)
+        try:
+            return to_device(next(batches), self.device, channels_last=self.amp)
+        except LayerganError as error:
+            raise worker_error(error) from None
+
+    def held_out_mae(self) -> float | None:
+        if self.monitor is None or self.held_out is None:
+            return None
+        return self.monitor.held_out_mae(self.G_ema, self.held_out, self.device)
 
     # -- the step --------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:
@@ -143,9 +203,10 @@ class Trainer:
         values = {k: float(v) for k, v in logs.items()}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
-            raise TrainingDiverged(f"step {self.step + 1}: loss {bad[0]} is {values[bad[0]]}; stopped. "
-                                   f"The last good checkpoint in {self.run_dir} is kept; lower the learning rate "
-                                   "or use --fp32")
+            kept = (f"The last good checkpoint in {self.run_dir} is kept" if ckpt.list_checkpoints(self.run_dir)
+                    else "No checkpoint had been written yet")
+            raise TrainingDiverged(f"step {self.step + 1}: loss {bad[0]} is {values[bad[0]]}; stopped. {kept}; "
+                                   "lower the learning rate or use --fp32")
         return values
 
     def update_ema(self) -> None:
@@ -167,19 +228,25 @@ class Trainer:
     def run(self) -> dict:
         cfg = self.cfg
         if self.info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text(self.run_dir / "config.yaml", cfg.to_yaml())
+            self._trim_metrics_log()
         batches = self._data()
         run_log = RunLog(self.run_dir, self.info.is_main, self.monitor.sample_grid if self.monitor else None)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        if self.step == 0 and self.info.is_main and self.monitor:
-            self.metrics["held_out_mae_initial"] = self.monitor.held_out_mae(self.G_ema, self.held_out, self.device)
+        if self.step == 0 and self.info.is_main and (mae := self.held_out_mae()) is not None:
+            self.metrics["held_out_mae_initial"] = mae
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.method}", unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         start, start_step = time.perf_counter(), self.step
         try:
             while self.step < cfg.steps:
-                values = self.train_step(self.next_batch(batches))
+                try:
+                    batch = self.next_batch(batches)
+                except DataError:
+                    if self.step > start_step and self.step % cfg.checkpoint_every:
+                        self.save()  # keep the steps done so far; the same command resumes after the fix
+                    raise
+                values = self.train_step(batch)
                 self.step += 1
                 self.images_seen += cfg.batch
                 self.update_ema()
@@ -189,7 +256,7 @@ class Trainer:
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in values.items() if "total" in k or "l1" in k})
                     run_log.scalars(self.step, self.images_seen, rate, values)
                 if self.step % cfg.sample_every == 0 or self.step == cfg.steps:
-                    run_log.samples(self.step, self.G_ema, self.held_out, self.device,
+                    run_log.samples(self.step, self.G_ema, self.preview, self.device,
                                     f"{cfg.method} step {self.step}")
                 stop = any_rank(self.stop_requested, self.info)
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop:
@@ -201,12 +268,23 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             run_log.close()
+            self.close()
         return {"step": self.step, "metrics": self.metrics, "interrupted": self.stop_requested}
+
+    def _trim_metrics_log(self) -> None:
+        """A resume from an older checkpoint drops the log lines of the steps it will run again."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        if len(kept) != len(lines):
+            write_text(path, "".join(line + "\n" for line in kept))
 
     def save(self) -> None:
         if self.info.is_main:
-            if self.monitor:
-                mae = self.monitor.held_out_mae(self.G_ema, self.held_out, self.device)
+            mae = self.held_out_mae()
+            if mae is not None:
                 self.metrics[f"held_out_mae_step_{self.step}"] = self.metrics["held_out_mae_final"] = mae
             method = get_method(self.cfg.method)
             spec = describe_generator(self.G_ema, self.cfg.method, self.classes, self.cfg.encoding,
@@ -216,8 +294,6 @@ class Trainer:
                      "metrics": self.metrics, "world_size": self.info.world_size}
             folder = run_state.save(self.run_dir, self.step, self.G, self.G_ema, self.Ds, self.optimizers, spec,
                                     state, self.cfg.keep_checkpoints, self.cuda)
-            mae = self.metrics.get("held_out_mae_final")
-            self.log(f"step {self.step}: checkpoint {folder.name}"
-                     + (f", held-out MAE {mae:.2f} °C" if mae is not None and self.monitor else ""))
+            self.log(f"step {self.step}: checkpoint {folder.name}" + (f", held-out MAE {mae:.2f} °C" if mae else ""))
         if self.info.world_size > 1:
             torch.distributed.barrier()
