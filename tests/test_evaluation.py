@@ -141,3 +141,25 @@ def test_a_run_folder_copied_alone_translates_through_the_cli(pipeline_run, tmp_
     spec = json.loads(next(copy.glob("ckpt-*/G_ema.json")).read_text())
     assert spec["class"] == "ConditionalStyleGenerator" and spec["method"] == "layergan"
     assert spec["kwargs"]["resolution"] == 32 and spec["encoding"] == "residual" and len(spec["classes"]) == 9
+    assert spec["encoding_limit_celsius"] == 30.0 and spec["takes_temperatures"] is True
+
+
+def test_ssim_and_psnr_count_valid_pixels_only():
+    """Padding is 0 in both frames; counted, it would look perfectly predicted and inflate both."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    truth = torch.zeros(1, 1, 32, 32)
+    valid = torch.zeros(1, 1, 32, 32)
+    valid[..., :, :16] = 1  # the right half is letterbox padding
+    truth[..., :, :16] = 20 + 5 * torch.rand(1, 1, 32, 16, generator=g)
+    pred = (truth + 4 * torch.randn(1, 1, 32, 32, generator=g)) * valid
+    m = TemperatureMetrics(("a",))
+    m.update(pred, truth, valid, valid, torch.zeros(1, 32, 32, dtype=torch.long))
+    r = m.result()
+    a, b = ((pred[0, 0] + 20) / 80).clamp(0, 1).numpy(), ((truth[0, 0] + 20) / 80).clamp(0, 1).numpy()
+    inside = valid[0, 0].numpy() > 0
+    expected_psnr = 10 * np.log10(1 / np.mean((a[inside] - b[inside]) ** 2))
+    assert r["psnr"] == pytest.approx(expected_psnr, rel=1e-5)
+    assert r["psnr"] < peak_signal_noise_ratio(b, a, data_range=1.0) - 2.5  # the whole frame: half is "perfect"
+    assert r["ssim"] < structural_similarity(a, b, data_range=1.0) - 0.2

@@ -178,3 +178,31 @@ def test_lazy_penalty_is_a_phase_interval_weighted_by_it():
     built = get_method("layergan").build(tiny_config("layergan", loss={"gp_interval": 4}), CLASSES)
     loss = built.make_loss(built.Ds, _null)
     assert [(p.name, p.optimizer, p.interval) for p in loss.phases] == [("D", "D", 1), ("Dgp", "D", 4), ("G", "G", 1)]
+
+
+def padded_batch(size=32):
+    """example_batch with the right quarter as letterbox padding, every tensor consistent with it."""
+    batch = fake_batch(size=size)
+    batch["valid"][..., -size // 4:] = 0
+    for key in ("masks", "target", "r", "r_celsius", "thermal"):
+        batch[key] = batch[key] * batch["valid"]
+    batch["instances"] = torch.where(batch["valid"][:, 0] > 0, batch["instances"], -1)
+    return batch
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_no_loss_term_of_g_reaches_the_padding(method):
+    """Critics see the fake masked exactly as the real target: the G loss has zero gradient outside valid."""
+    built = get_method(method).build(tiny_config(method), CLASSES)
+    loss, batch = built.make_loss(built.Ds, _null), padded_batch()
+    output = {k: v.detach().requires_grad_(True) for k, v in built.G.train()(batch).items()}
+    loss.accumulate_gradients("G", batch, output)
+    outside = batch["valid"] == 0
+    touched = [k for k, v in output.items() if v.grad is not None]
+    assert touched
+    for key in touched:
+        grad = output[key].grad
+        if grad.ndim == 5:  # layergan's per-class layers (N, K, 1, S, S)
+            grad = grad.sum(1)
+        assert grad[outside.expand_as(grad)].abs().max() == 0, key
+        assert grad[~outside.expand_as(grad)].abs().max() > 0, key

@@ -189,3 +189,20 @@ def test_resume_refuses_changed_settings_and_accepts_a_longer_run(prepared, tmp_
         trainer(config(prepared, tmp_path, steps=4, seed=3, optim={"lr_g": 5e-4}))
     resumed = trainer(config(prepared, tmp_path, steps=4, log_every=2))  # steps and log_every may change
     assert resumed.step == 2 and resumed.cfg.steps == 4 and resumed.cfg.log_every == 2
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_two_bf16_channels_last_steps_of_every_method_on_cpu(prepared, tmp_path, method):
+    """The CUDA fast path (bf16 autocast + channels_last), exercised on the CPU so that CI covers it."""
+    run = trainer(config(prepared, tmp_path, method, steps=2, precision="bf16"))
+    assert run.amp
+    seen = []
+    for module in (run.G, *run.Ds.values()):
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.register_forward_hook(lambda m, i, o: seen.append((i[0].dtype, o.dtype)))
+    result = run.run()
+    assert result["step"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(torch.isfinite(torch.tensor(v)) for line in lines for v in line.values())
+    assert seen and all(out == torch.bfloat16 for _, out in seen)  # autocast ran every convolution in bf16

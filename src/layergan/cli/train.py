@@ -26,12 +26,14 @@ from layergan.methods.registry import METHODS, PROFILE_NAMES
               help="Train from step 0 even though --out holds checkpoints, deleting them (for example when all "
                    "are corrupt).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
-@click.option("--fp32", is_flag=True, default=None, help="CUDA: no bf16 autocast or channels_last.")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+              help="bf16: autocast and channels_last; fp32: neither [default: auto = bf16 on CUDA, fp32 on CPU].")
+@click.option("--fp32", is_flag=True, default=None, help="The same as --precision fp32.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D.")
 @click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (exact resume on CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(method, data, out, config_path, profile, size, batch, steps, lr, seed, workers, encoding, resume, restart, dry_run,
-                  fp32, compile_, deterministic, quiet):
+                  precision, fp32, compile_, deterministic, quiet):
     """Train one method. Runs on CPU, one GPU, or many with
     `torchrun --nproc_per_node=G -m layergan train ...` (DDP).
 
@@ -43,7 +45,8 @@ def train_command(method, data, out, config_path, profile, size, batch, steps, l
     from layergan.methods.registry import resolve
 
     cli = {k: v for k, v in dict(data=data, out=out, size=size, batch=batch, steps=steps, seed=seed,
-                                 workers=workers, encoding=encoding, fp32=fp32, compile=compile_,
+                                 workers=workers, encoding=encoding, precision="fp32" if fp32 else precision,
+                                 compile=compile_,
                                  deterministic=deterministic).items() if v is not None}
     if lr is not None:
         cli["optim"] = {"lr_g": lr, "lr_d": lr}

@@ -1,14 +1,17 @@
 """Temperature encodings between °C and the network's [-1, 1] range.
 
 absolute: clip(T, -50, 50) / 50, as the ThermalGAN code does.
-residual: clip(T - R, -10, 10) / 10, where R is the object-mean thermal
+residual: clip(T - R, -30, 30) / 30, where R is the object-mean thermal
           segmentation; decoding adds R back (our reading of "subtract the
-          average over the area of each object").
+          average over the area of each object"). ±30 °C keeps at most 0.5% of
+          every class's pixels outside the range on the embedded data (engines,
+          exhausts and skin reach 25-60 °C above their object's mean); ±10 °C
+          clipped up to 13% (docs/data.md has the table).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from layergan.errors import ConfigError, DataError
@@ -53,9 +56,15 @@ def check_temperatures(low: float, high: float, source: str, allow_extreme: bool
 
 
 ABSOLUTE = TemperatureEncoding("absolute", 50.0, False)
-RESIDUAL = TemperatureEncoding("residual", 10.0, True)
+RESIDUAL = TemperatureEncoding("residual", 30.0, True)
 ENCODINGS = {e.name: e for e in (ABSOLUTE, RESIDUAL)}
 CONDITION_LIMIT = 50.0  # R and T as network inputs always use the absolute scale
+
+
+def encoding_with_limit(name: str, limit: float | None) -> TemperatureEncoding:
+    """The named encoding at the limit a checkpoint was trained with (None: today's default)."""
+    encoding = get_encoding(name)
+    return encoding if limit is None or limit == encoding.limit else replace(encoding, limit=float(limit))
 
 
 def get_encoding(name: str) -> TemperatureEncoding:

@@ -6,9 +6,24 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import structural_similarity
 
 from layergan.evaluation.fid import FID_WINDOW
+
+
+def masked_ssim_psnr(pred: torch.Tensor, truth: torch.Tensor, inside: np.ndarray, window) -> tuple[float, float]:
+    """SSIM and PSNR of one (H, W) °C frame over the valid pixels only, both mapped to [0, 1] through `window`.
+
+    Padding and void hold 0 in both frames: counted, they would look perfectly predicted. SSIM is the mean
+    of scikit-image's SSIM map over the valid pixels; PSNR uses the mean squared error over them.
+    """
+    lo, hi = window
+    a = np.clip((pred.float().cpu().numpy() - lo) / (hi - lo), 0, 1)
+    b = np.clip((truth.float().cpu().numpy() - lo) / (hi - lo), 0, 1)
+    _, ssim_map = structural_similarity(a, b, data_range=1.0, full=True)
+    mse = float(np.mean((a[inside] - b[inside]) ** 2))
+    psnr = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
+    return float(ssim_map[inside].mean()), psnr
 
 
 class TemperatureMetrics:
@@ -41,12 +56,11 @@ class TemperatureMetrics:
             p = torch.zeros(len(uniq)).index_add(0, inverse.cpu(), pred[i, 0].reshape(-1)[keep].float().cpu())
             t = torch.zeros(len(uniq)).index_add(0, inverse.cpu(), truth[i, 0].reshape(-1)[keep].float().cpu())
             self.object_errors += ((p - t).abs() / counts).tolist()
-            lo, hi = self.window
-            a = ((pred[i, 0] * valid[i, 0]).float().cpu().numpy() - lo) / (hi - lo)
-            b = ((truth[i, 0] * valid[i, 0]).float().cpu().numpy() - lo) / (hi - lo)
-            a, b = np.clip(a, 0, 1), np.clip(b, 0, 1)
-            self.ssim.append(float(structural_similarity(a, b, data_range=1.0)))
-            self.psnr.append(float(peak_signal_noise_ratio(b, a, data_range=1.0)))
+            inside = valid[i, 0].cpu().numpy() > 0.5
+            if inside.any():
+                ssim, psnr = masked_ssim_psnr(pred[i, 0], truth[i, 0], inside, self.window)
+                self.ssim.append(ssim)
+                self.psnr.append(psnr)
 
     def result(self) -> dict:
         px = max(self.pixels, 1.0)

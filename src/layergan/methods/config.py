@@ -18,6 +18,9 @@ import yaml
 from layergan.errors import ConfigError
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 @dataclass
 class ModelConfig:
     w_dim: int = 256  # style width (StyleGAN2 uses 512; 256 keeps CPU runs fast)
@@ -72,7 +75,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     ema_half_life_images: float = 2000.0  # G_ema half-life (StyleGAN2's ema_kimg, in images); 0 = no EMA
     ema_rampup: float = 0.05  # half-life <= images seen * rampup, for short runs
-    fp32: bool = False  # CUDA: turn off bf16 autocast and channels_last
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 (autocast + channels_last) | fp32
     compile: bool = False  # torch.compile the generator and discriminators
     deterministic: bool = False  # torch.use_deterministic_algorithms (exact resume on CPU)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -88,6 +91,8 @@ class TrainConfig:
             raise ConfigError(f"ema_half_life_images must be >= 0 (0 = no EMA), got {self.ema_half_life_images}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.encoding not in ("absolute", "residual"):
             raise ConfigError(f"encoding must be absolute or residual, got {self.encoding!r}")
         for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):

@@ -122,9 +122,12 @@ class WGANGPLoss:
         """Every critic that has something to judge in this batch, with its weight."""
         if not self.class_critics:
             ((name, D),) = self.Ds.items()
-            condition = gather_condition(batch, self.condition_keys)
+            condition, valid = gather_condition(batch, self.condition_keys), batch["valid"]
             presence = torch.ones(condition.shape[0], device=condition.device)
-            return [Critic(name, 1.0, lambda x, D=D, c=condition: D(torch.cat([x.to(c.dtype), c], 1)), presence)]
+            # The image is masked as the real target is (0 in padding and void): unmasked, the fake's
+            # padding would be a free cue, and G would spend capacity painting it.
+            return [Critic(name, 1.0, lambda x, D=D, c=condition, v=valid: D(torch.cat([x.to(c.dtype) * v, c], 1)),
+                           presence)]
         condition = gather_condition(batch, PER_CLASS_CONDITION)
         out = []
         for k, name in enumerate(self.class_names):
@@ -202,8 +205,8 @@ class Pix2PixLoss:
         self.condition_keys, self.lambda_l1, self.autocast = condition_keys, lambda_l1, autocast
 
     def stage(self, batch, output) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(what D is conditioned on, the generated image, its target)."""
-        return gather_condition(batch, self.condition_keys), output["thermal"], batch["target"]
+        """(what D is conditioned on, the generated image, its target), both images 0 outside the valid pixels."""
+        return gather_condition(batch, self.condition_keys), output["thermal"] * batch["valid"], batch["target"]
 
     def extra_terms(self, batch, output) -> dict[str, tuple[float, torch.Tensor]]:
         """Further generator terms, name -> (weight, value)."""
@@ -236,7 +239,7 @@ class ThermalGANLoss(Pix2PixLoss):
 
     def stage(self, batch, output):
         # While training, stage 2 sees the true R (as the original code does): that is its D's condition too.
-        return (stage2_condition(batch["r_celsius"], batch["rgb"]), output["contrast"],
+        return (stage2_condition(batch["r_celsius"], batch["rgb"]), output["contrast"] * batch["valid"],
                 contrast_target(batch["thermal"], batch["r_celsius"], batch["valid"]))
 
     def extra_terms(self, batch, output):

@@ -33,7 +33,7 @@ from layergan.methods.config import TrainConfig
 from layergan.methods.registry import get_method
 from layergan.models.pretrained import describe_generator
 from layergan.training import run_state
-from layergan.training.distributed import any_rank, average_gradients, broadcast_module, init_distributed
+from layergan.training.distributed import any_rank, average_gradients, barrier, broadcast_module, init_distributed
 from layergan.training.run_log import RunLog, SampleGrid
 
 
@@ -116,7 +116,8 @@ class Trainer:
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
         self.cuda = self.device.type == "cuda"
-        self.amp = self.cuda and not cfg.fp32
+        # bf16 autocast and channels_last where asked, on whatever device runs (CPU included, for tests)
+        self.amp = cfg.precision == "bf16" or (cfg.precision == "auto" and self.cuda)
         if self.cuda:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         built = build_models(cfg, self.classes.names)
@@ -151,7 +152,7 @@ class Trainer:
 
     def autocast(self):
         if self.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _data(self):
@@ -206,7 +207,7 @@ class Trainer:
             kept = (f"The last good checkpoint in {self.run_dir} is kept" if ckpt.list_checkpoints(self.run_dir)
                     else "No checkpoint had been written yet")
             raise TrainingDiverged(f"step {self.step + 1}: loss {bad[0]} is {values[bad[0]]}; stopped. {kept}; "
-                                   "lower the learning rate or use --fp32")
+                                   "lower the learning rate or use --precision fp32")
         return values
 
     def update_ema(self) -> None:
@@ -295,5 +296,4 @@ class Trainer:
             folder = run_state.save(self.run_dir, self.step, self.G, self.G_ema, self.Ds, self.optimizers, spec,
                                     state, self.cfg.keep_checkpoints, self.cuda)
             self.log(f"step {self.step}: checkpoint {folder.name}" + (f", held-out MAE {mae:.2f} °C" if mae else ""))
-        if self.info.world_size > 1:
-            torch.distributed.barrier()
+        barrier(self.info)
