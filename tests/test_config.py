@@ -79,3 +79,29 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path):
 def test_cli_refuses_an_unknown_method_with_the_choices():
     result = CliRunner().invoke(main, ["train", "--method", "stylegan9", "--dry-run"])
     assert result.exit_code == 2 and "layergan-reduced" in result.output
+
+
+@pytest.mark.parametrize("profile, size", [("gpu-256", 256), ("gpu-512", 512)])
+def test_gpu_profiles_are_wide_enough_at_full_resolution(profile, size):
+    from layergan.models.stylegan2 import channels_at
+
+    cfg = resolve("layergan", profile=profile)
+    m = cfg.model
+    assert cfg.size == size and cfg.precision == "auto" and cfg.optim.lr_encoder == 1e-4
+    assert channels_at(size, m.channel_base, m.channel_max) >= 32  # the last generator block
+    assert channels_at(size, m.d_channel_base, m.d_channel_max) >= 32  # a single critic
+    assert channels_at(size, m.d_channel_base // m.class_d_divisor, m.d_channel_max // m.class_d_divisor) >= 32
+    assert cfg.loss.l1 == pytest.approx(100.0 * size / 64)  # the 64 px balance of L1 and adversarial terms
+    assert resolve("pix2pix", profile=profile).model.ngf == 64  # the baselines keep their published widths
+
+
+def test_the_encoder_gets_its_own_learning_rate_group():
+    from layergan.classes import default_classes
+    from layergan.methods.registry import get_method
+
+    cfg = resolve("seg2thermal", profile="cpu-64", overrides={"size": 32, "optim": {"lr_encoder": 1e-4}})
+    built = get_method("seg2thermal").build(cfg, default_classes().names)
+    groups = {g["name"]: g for g in built.param_groups(built.G, built.Ds, cfg)["G"]}
+    assert groups["encoder"]["lr"] == 1e-4 and groups["synthesis"]["lr"] == cfg.optim.lr_g
+    assert {id(p) for p in groups["encoder"]["params"]} == {id(p) for p in built.G.encoder.parameters()}
+    assert sum(len(g["params"]) for g in groups.values()) == len(list(built.G.parameters()))

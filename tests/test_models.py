@@ -73,8 +73,9 @@ def test_gradients_reach_encoder_noise_convs_branches_and_every_discriminator():
     for k in range(3):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.synthesis.branch_parameters(k)
                    if p.ndim > 0)
-    for name, D in built.Ds.items():
-        assert D.from_image.weight.grad.abs().sum() > 0, name
+    critics = built.Ds["classes"]
+    for k in range(3):  # every class critic's first layer learns
+        assert critics.from_image.weights[k].grad.abs().sum() > 0, k
 
 
 def test_class_critics_combine_as_a_weighted_mean_over_present_classes():
@@ -82,11 +83,11 @@ def test_class_critics_combine_as_a_weighted_mean_over_present_classes():
     built = get_method("layergan").build(cfg, CLASSES)
     loss = built.make_loss(built.Ds, _null)
     batch = fake_batch()
-    weights = {c.name: c.weight for c in loss.critics(batch)}
-    assert weights == pytest.approx({"background": 0.2, "person": 0.6, "car": 0.2})
+    weights = loss.critic_weights(loss.presence(batch)).tolist()
+    assert weights == pytest.approx([0.2, 0.6, 0.2])
     batch["masks"][:, 2] = 0  # no car in the batch: its critic drops out, the rest renormalize
-    weights = {c.name: c.weight for c in loss.critics(batch)}
-    assert weights == pytest.approx({"background": 0.25, "person": 0.75})
+    weights = loss.critic_weights(loss.presence(batch)).tolist()
+    assert weights == pytest.approx([0.25, 0.75, 0.0])
 
 
 def _null():
@@ -166,10 +167,10 @@ def test_critic_phases_add_up_to_equation_2():
     phased = [p.grad.clone() for p in built.Ds.parameters()]
     built.Ds.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # the same interpolation weights
-    (critic,) = loss.critics(batch)
-    real, fake = batch["target"], output["thermal"]
-    penalty = gradient_penalty(critic.score, real, fake)
-    critic_loss(critic.score(real), critic.score(fake), penalty, critic.presence, 10.0, 0.001).backward()
+    real, fake, presence = batch["target"], output["thermal"], loss.presence(batch)
+    score = lambda x: loss.scores(batch, x)  # noqa: E731
+    penalty = gradient_penalty(score, real, fake)
+    critic_loss(score(real), score(fake), penalty, presence, 10.0, 0.001).sum().backward()
     assert all(torch.allclose(a, p.grad, rtol=1e-4, atol=1e-6) for a, p in zip(phased, built.Ds.parameters()))
     assert sum(float(g.abs().sum()) for g in phased) > 0
 
@@ -206,3 +207,41 @@ def test_no_loss_term_of_g_reaches_the_padding(method):
             grad = grad.sum(1)
         assert grad[outside.expand_as(grad)].abs().max() == 0, key
         assert grad[~outside.expand_as(grad)].abs().max() > 0, key
+
+
+def test_class_critics_are_k_residual_discriminators_in_one_pass():
+    """ClassCritics with critic k's weights copied into a ResidualDiscriminator scores exactly like it."""
+    from layergan.models.discriminator import ClassCritics
+
+    torch.manual_seed(0)
+    critics, singles = ClassCritics(3, 5, 32, 256, 32), [ResidualDiscriminator(5, 32, 256, 32) for _ in range(3)]
+    with torch.no_grad():
+        for k, D in enumerate(singles):
+            params = list(D.parameters())
+            assert [p.shape for p in params] == [p.shape for p in critics.group_parameters(k)]
+            for mine, theirs in zip(critics.group_parameters(k), params):
+                theirs.copy_(mine)
+    x = torch.randn(4, 15, 32, 32)
+    expected = torch.stack([D(x[:, 5 * k:5 * (k + 1)]) for k, D in enumerate(singles)], dim=1)
+    torch.testing.assert_close(critics(x), expected, rtol=1e-4, atol=1e-5)
+    # nothing mixes the classes: changing class 1's input moves only class 1's score
+    y = x.clone()
+    y[:, 5:10] += 1
+    changed = (critics(y) - critics(x)).abs().amax(0)
+    assert changed[1] > 1e-4 and changed[0] == 0 and changed[2] == 0
+
+
+def test_class_gradient_penalty_is_per_critic():
+    """With K critics reading their own copy of x^, the penalty of critic k is that of critic k alone."""
+    built = get_method("layergan").build(tiny_config("layergan"), CLASSES)
+    loss, batch = built.make_loss(built.Ds, _null), fake_batch()
+    real = batch["target"].unsqueeze(1).expand(2, 3, 1, 32, 32)
+    fake = torch.zeros_like(real)
+    torch.manual_seed(3)
+    together = gradient_penalty(lambda x: loss.scores(batch, x), real, fake)
+    assert together.shape == (2, 3)
+    for k in range(3):
+        torch.manual_seed(3)
+        alone = gradient_penalty(lambda x: loss.scores(batch, x.unsqueeze(1).expand(2, 3, 1, 32, 32))[:, k],
+                                 real[:, 0], fake[:, 0])
+        torch.testing.assert_close(together[:, k], alone, rtol=1e-4, atol=1e-6)

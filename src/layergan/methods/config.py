@@ -55,6 +55,7 @@ class OptimConfig:
     lr_d: float = 0.001
     beta1: float = 0.0
     beta2: float = 0.99
+    lr_encoder: float | None = None  # the style encoder's lr (None: lr_g); the GPU profiles use pSp's 1e-4
     class_lr: dict[str, float] = field(default_factory=dict)  # layergan: per-class lr multipliers (branch + D)
 
 
@@ -100,7 +101,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0 loads data in the main process), got {self.workers}")
-        for name in ("lr_g", "lr_d"):
+        for name in ("lr_g", "lr_d") + (("lr_encoder",) if self.optim.lr_encoder is not None else ()):
             value = getattr(self.optim, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"optim.{name} (--lr) must be a positive number, got {value}")
@@ -153,6 +154,8 @@ def merge(config: TrainConfig, overrides: dict[str, Any], source: str) -> TrainC
                     raise ConfigError(f"{source}: {prefix}{key} must be true or false, got {value!r}")
                 if isinstance(current, (int, float)) and not isinstance(current, bool):
                     value = _number(value, type(current), f"{source}: {prefix}{key}")
+                elif current is None and value is not None and known[key].type in ("float | None", float):
+                    value = _number(value, float, f"{source}: {prefix}{key}")
                 setattr(obj, key, value)
 
     result = dataclasses.replace(config, model=dataclasses.replace(config.model),

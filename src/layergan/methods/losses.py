@@ -11,7 +11,7 @@ only so that the trainer can run it lazily, every `interval` steps, weighted by 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ContextManager, NamedTuple, Protocol
+from typing import Callable, ContextManager, Protocol
 
 import torch
 import torch.nn as nn
@@ -42,8 +42,11 @@ class Loss(Protocol):
 # -- the paper's equations ----------------------------------------------------------------------------------
 
 def present_mean(values: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
-    """Mean over the samples whose presence is 1 (a class critic ignores samples without its class)."""
-    return (values.float() * presence).sum() / presence.sum().clamp(min=1.0)
+    """Mean over the samples (dim 0) whose presence is 1: (N,) -> a scalar, (N, K) -> one per critic.
+
+    A class critic ignores the samples without its class.
+    """
+    return (values.float() * presence).sum(0) / presence.sum(0).clamp(min=1.0)
 
 
 def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -52,15 +55,17 @@ def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None):
-    """(||grad critic(x^)|| - 1)^2 per sample at random interpolates x^ (WGAN-GP, Gulrajani et al. 2017).
+    """(||grad critic(x^)|| - 1)^2 at random interpolates x^ (WGAN-GP, Gulrajani et al. 2017).
 
-    Interpolates and gradients stay fp32 even under autocast; only the critic runs in low precision.
+    `critic` maps images to (N,) scores, or to (N, K) scores of K critics that each read their own
+    image x^[:, k]: the norm is then taken per sample and critic. Interpolates and gradients stay fp32
+    even under autocast; only the critic runs in low precision.
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), device=real.device, generator=generator)
     mixed = (eps * real.float() + (1 - eps) * fake.float()).detach().requires_grad_(True)
     scores = critic(mixed)
     (grad,) = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
-    return (grad.float().flatten(1).norm(dim=1) - 1).square()
+    return (grad.float().flatten(scores.ndim).norm(dim=-1) - 1).square()
 
 
 def wasserstein_term(real_scores, fake_scores, presence) -> torch.Tensor:
@@ -91,58 +96,60 @@ def generator_loss(l1: torch.Tensor, adversarial: torch.Tensor, lambda_l1: float
 
 # -- L1 + WGAN-GP (the style-based methods) -------------------------------------------------------------------
 
-class Critic(NamedTuple):
-    name: str
-    weight: float  # share in the weighted mean over critics (weights sum to 1)
-    score: Callable[[torch.Tensor], torch.Tensor]  # image (N, 1, S, S) -> scores (N,)
-    presence: torch.Tensor  # (N,) 1 where the critic's region exists in the sample
-
-
 class WGANGPLoss:
-    """L1 + WGAN-GP (eqs. 1-3). With class critics, critic k sees only class k's region."""
+    """L1 + WGAN-GP (eqs. 1-3), for one critic or K class critics run as one batched network.
+
+    Scores are (N, K) throughout (K = 1 for a single critic), presence (N, K) says which samples hold
+    critic k's class, and the critics' terms combine as a weighted mean over the critics present.
+    """
 
     def __init__(self,
-                 discriminators: nn.ModuleDict,  # one critic, or one per class (keys = class names)
-                 class_critics: bool,  # True: the keys of `discriminators` are the class names
+                 discriminators: nn.ModuleDict,  # {"all": D}, or {"classes": ClassCritics} with class_critics
+                 class_critics: bool,  # critic k sees class k's region, masked, and the condition there
                  condition_keys: tuple[str, ...],  # single critic: the inputs it sees beside the image
                  class_names: tuple[str, ...],
                  lambda_l1: float, lambda_adv: float, lambda_gp: float, drift: float,
                  gp_interval: int,  # > 1: lazy penalty (StyleGAN2), run every k steps and weighted by k
                  class_adv_weights: dict[str, float], class_l1_weights: dict[str, float],
                  autocast: Autocast):
-        self.Ds, self.class_critics, self.condition_keys = discriminators, class_critics, condition_keys
+        ((_, self.D),) = discriminators.items()
+        self.class_critics, self.condition_keys = class_critics, condition_keys
         self.class_names, self.autocast = class_names, autocast
+        self.critic_names = class_names if class_critics else ("all",)
         self.lambda_l1, self.lambda_adv, self.lambda_gp, self.drift = lambda_l1, lambda_adv, lambda_gp, drift
         self.gp_interval = max(1, gp_interval)
         self.phases = (Phase("D", "D"), Phase("Dgp", "D", self.gp_interval), Phase("G", "G"))
-        self.adv_weights = {k: float(class_adv_weights.get(k, 1.0)) for k in discriminators}
+        self.adv_weights = torch.tensor([float(class_adv_weights.get(k, 1.0)) for k in self.critic_names])
         self.l1_class_weights = torch.tensor([float(class_l1_weights.get(n, 1.0)) for n in class_names])
 
-    def critics(self, batch: dict[str, torch.Tensor]) -> list[Critic]:
-        """Every critic that has something to judge in this batch, with its weight."""
+    def scores(self, batch: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        """(N, K) critic scores of `images`: (N, 1, S, S) shared by all critics, or (N, K, 1, S, S) one each.
+
+        The image is masked as the real target is (0 in padding and void; a class critic sees its class
+        only): unmasked, the fake's padding would be a free cue, and G would spend capacity painting it.
+        """
         if not self.class_critics:
-            ((name, D),) = self.Ds.items()
-            condition, valid = gather_condition(batch, self.condition_keys), batch["valid"]
-            presence = torch.ones(condition.shape[0], device=condition.device)
-            # The image is masked as the real target is (0 in padding and void): unmasked, the fake's
-            # padding would be a free cue, and G would spend capacity painting it.
-            return [Critic(name, 1.0, lambda x, D=D, c=condition, v=valid: D(torch.cat([x.to(c.dtype) * v, c], 1)),
-                           presence)]
-        condition = gather_condition(batch, PER_CLASS_CONDITION)
-        out = []
-        for k, name in enumerate(self.class_names):
-            m = batch["masks"][:, k:k + 1]
-            presence = (m.flatten(1).sum(1) > 0).float()
-            if presence.sum() == 0:
-                continue  # absent from the whole batch: its weighted loss would be 0
-            D = self.Ds[name]
-            out.append(Critic(name, self.adv_weights[name],
-                              lambda x, D=D, m=m, c=condition: D(torch.cat([x.to(c.dtype) * m, m, c * m], 1)),
-                              presence))
-        # A weighted mean, not a sum: K summed critics would give G K times the adversarial gradient of the
+            condition = gather_condition(batch, self.condition_keys)
+            x = images[:, 0] if images.ndim == 5 else images
+            return self.D(torch.cat([x.to(condition.dtype) * batch["valid"], condition], 1)).unsqueeze(1)
+        condition = gather_condition(batch, PER_CLASS_CONDITION).unsqueeze(1)  # (N, 1, C, S, S)
+        masks = batch["masks"].unsqueeze(2).to(condition.dtype)  # (N, K, 1, S, S)
+        x = (images if images.ndim == 5 else images.unsqueeze(1)).to(condition.dtype)
+        inputs = torch.cat([x * masks, masks, condition * masks], dim=2)  # (N, K, 2 + C, S, S)
+        return self.D(inputs.flatten(1, 2))
+
+    def presence(self, batch) -> torch.Tensor:
+        """(N, K): 1 where sample n holds critic k's region."""
+        if not self.class_critics:
+            return torch.ones(batch["valid"].shape[0], 1, device=batch["valid"].device)
+        return (batch["masks"].flatten(2).sum(2) > 0).float()
+
+    def critic_weights(self, presence: torch.Tensor) -> torch.Tensor:
+        """(K,) weights of a weighted mean over the critics present in the batch (absent ones get 0)."""
+        # A mean, not a sum: K summed critics would give G K times the adversarial gradient of the
         # single-critic methods and drown the L1 term (it diverged in 100 steps at K = 9).
-        total_weight = sum(c.weight for c in out) or 1.0
-        return [c._replace(weight=c.weight / total_weight) for c in out]
+        weights = self.adv_weights.to(presence.device) * (presence.sum(0) > 0)
+        return weights / weights.sum().clamp(min=1e-12)
 
     def l1_weights(self, batch) -> torch.Tensor:
         """Per-pixel L1 weights: the valid mask, or each class's weight inside its mask."""
@@ -152,30 +159,33 @@ class WGANGPLoss:
         return (batch["masks"] * w).sum(1, keepdim=True)
 
     def accumulate_gradients(self, phase, batch, output):
+        presence = self.presence(batch)
+        weights = self.critic_weights(presence)
+        present = [(k, name) for k, name in enumerate(self.critic_names) if weights[k] > 0]
         if phase == "G":
             fake = output["thermal"]
             with self.autocast():
                 l1 = l1_loss(fake, batch["target"], self.l1_weights(batch))
-                adversarial = sum(c.weight * -present_mean(c.score(fake), c.presence) for c in self.critics(batch))
+                adversarial = (weights * -present_mean(self.scores(batch, fake), presence)).sum()
             loss = generator_loss(l1, adversarial, self.lambda_l1, self.lambda_adv)
             loss.backward()
             return {"G/l1": l1.detach(), "G/adv": adversarial.detach(), "G/total": loss.detach()}
         fake, real = output["thermal"].detach().float(), batch["target"]
-        logs, total = {}, 0.0
-        for c in self.critics(batch):
-            if phase == "D":
-                with self.autocast():
-                    real_scores, fake_scores = c.score(real), c.score(fake)
-                wasserstein = wasserstein_term(real_scores, fake_scores, c.presence)
-                total = total + c.weight * (wasserstein + drift_term(real_scores, c.presence, self.drift))
-                logs[f"D/wdist_{c.name}"] = -wasserstein.detach()
-            else:
-                with self.autocast():
-                    penalty = gradient_penalty(c.score, real, fake)
-                total = total + penalty_term(penalty, c.presence, c.weight * self.lambda_gp * self.gp_interval)
-                logs[f"D/gp_{c.name}"] = present_mean(penalty, c.presence).detach()
-        if not torch.is_tensor(total):
-            return logs
+        if phase == "D":
+            with self.autocast():
+                real_scores, fake_scores = self.scores(batch, real), self.scores(batch, fake)
+            wasserstein = wasserstein_term(real_scores, fake_scores, presence)
+            total = (weights * (wasserstein + drift_term(real_scores, presence, self.drift))).sum()
+            logs = {f"D/wdist_{name}": -wasserstein[k].detach() for k, name in present}
+        else:
+            if self.class_critics:  # one copy of each image per critic, so each gets its own gradient
+                shape = (real.shape[0], len(self.critic_names), *real.shape[1:])
+                real, fake = real.unsqueeze(1).expand(shape), fake.unsqueeze(1).expand(shape)
+            with self.autocast():
+                penalty = gradient_penalty(lambda x: self.scores(batch, x), real, fake)
+            total = (weights * penalty_term(penalty, presence, self.lambda_gp * self.gp_interval)).sum()
+            means = present_mean(penalty, presence)
+            logs = {f"D/gp_{name}": means[k].detach() for k, name in present}
         total.backward()
         logs[f"{phase}/total"] = total.detach()
         return logs

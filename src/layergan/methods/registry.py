@@ -17,7 +17,7 @@ from layergan.data.batch import condition_channels
 from layergan.errors import ConfigError
 from layergan.methods.config import TrainConfig, load_yaml, merge
 from layergan.methods.losses import PER_CLASS_CONDITION, Autocast, Loss, Pix2PixLoss, ThermalGANLoss, WGANGPLoss
-from layergan.models.discriminator import ResidualDiscriminator
+from layergan.models.discriminator import ClassCritics, ResidualDiscriminator
 from layergan.models.generators import ConditionalStyleGenerator
 from layergan.models.pix2pix import PatchDiscriminator, Pix2PixGenerator, init_normal
 from layergan.models.thermalgan import ThermalGANGenerator
@@ -38,7 +38,7 @@ class Method:
     name: str
     summary: str
     build: Callable[[TrainConfig, tuple[str, ...]], Built]
-    class_critics: bool  # one discriminator per class (their keys are the class names)
+    class_critics: bool  # one discriminator per class (ClassCritics, run as one batched network)
     takes_temperatures: bool  # R and T are inputs, so translate can set object temperatures
     defaults: dict = field(default_factory=dict)  # published defaults, over TrainConfig's
     profiles: dict[str, dict] = field(default_factory=dict)  # name -> overrides, over the defaults
@@ -50,8 +50,9 @@ LAYERGAN_INPUT = ("rgb", "seg", "r", "masks")
 PIX2PIX_DEFAULTS = {"optim": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999}, "loss": {"l1": 100.0},
                     "encoding": "absolute", "ema_half_life_images": 0.0}
 # The CPU profile narrows the style-based networks; the baselines keep their published widths in every profile.
-STYLE_PROFILES = {"cpu-64": load_yaml(PROFILES_DIR / "cpu-64.yaml")}
-BASELINE_PROFILES = {"cpu-64": {"size": 64, "batch": 8}}
+STYLE_PROFILES = {name: load_yaml(PROFILES_DIR / f"{name}.yaml") for name in ("cpu-64", "gpu-256", "gpu-512")}
+BASELINE_PROFILES = {"cpu-64": {"size": 64, "batch": 8}, "gpu-256": {"size": 256, "batch": 16},
+                     "gpu-512": {"size": 512, "batch": 16}}
 
 
 def _adam_groups(G, Ds, cfg):
@@ -60,16 +61,31 @@ def _adam_groups(G, Ds, cfg):
             "D": [{"params": list(Ds.parameters()), "lr": o.lr_d}]}
 
 
-def _layergan_groups(G, Ds, cfg):
+def _style_groups(G, Ds, cfg):
+    """The style encoder at optim.lr_encoder (when set), the rest of G at lr_g."""
+    o = cfg.optim
+    if o.lr_encoder is None:
+        return _adam_groups(G, Ds, cfg)
+    encoder = list(G.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    return {"G": [{"params": [p for p in G.parameters() if id(p) not in ids], "lr": o.lr_g, "name": "synthesis"},
+                  {"params": encoder, "lr": o.lr_encoder, "name": "encoder"}],
+            "D": [{"params": list(Ds.parameters()), "lr": o.lr_d}]}
+
+
+def _layergan_groups(G, Ds, cfg, classes):
     """Per-class learning rates: branch k of G and critic k get lr * class_lr[k]."""
-    o, classes = cfg.optim, list(Ds.keys())
+    o, critics = cfg.optim, Ds["classes"]
     branch_params = {c: G.synthesis.branch_parameters(k) for k, c in enumerate(classes)}
     in_branches = {id(p) for ps in branch_params.values() for p in ps}
-    shared = [p for p in G.parameters() if id(p) not in in_branches]
+    encoder = {id(p) for p in G.encoder.parameters()} if o.lr_encoder is not None else set()
+    shared = [p for p in G.parameters() if id(p) not in in_branches and id(p) not in encoder]
     g_groups = [{"params": shared, "lr": o.lr_g, "name": "shared"}]
+    if encoder:
+        g_groups.append({"params": list(G.encoder.parameters()), "lr": o.lr_encoder, "name": "encoder"})
     g_groups += [{"params": ps, "lr": o.lr_g * o.class_lr.get(c, 1.0), "name": c} for c, ps in branch_params.items()]
-    d_groups = [{"params": list(D.parameters()), "lr": o.lr_d * o.class_lr.get(name, 1.0), "name": name}
-                for name, D in Ds.items()]
+    d_groups = [{"params": critics.group_parameters(k), "lr": o.lr_d * o.class_lr.get(c, 1.0), "name": c}
+                for k, c in enumerate(classes)]
     return {"G": g_groups, "D": d_groups}
 
 
@@ -79,11 +95,10 @@ def _style_builder(input_keys, class_layers: bool):
         G = ConditionalStyleGenerator(input_keys, n, cfg.size, m.w_dim, m.channel_base, m.channel_max,
                                       branches=n if class_layers else 1, branch_divisor=m.branch_divisor,
                                       noise_skips=m.noise_skips, encoder_weights=m.encoder_weights)
-        if class_layers:
-            d_in = 2 + condition_channels(PER_CLASS_CONDITION, n)
-            Ds = nn.ModuleDict({c: ResidualDiscriminator(d_in, cfg.size, m.d_channel_base // m.class_d_divisor,
-                                                         max(8, m.d_channel_max // m.class_d_divisor))
-                                for c in classes})
+        if class_layers:  # one critic per class, run as one network of grouped layers
+            Ds = nn.ModuleDict({"classes": ClassCritics(n, 2 + condition_channels(PER_CLASS_CONDITION, n), cfg.size,
+                                                        m.d_channel_base // m.class_d_divisor,
+                                                        max(8, m.d_channel_max // m.class_d_divisor))})
         else:
             Ds = nn.ModuleDict({"all": ResidualDiscriminator(1 + condition_channels(input_keys, n), cfg.size,
                                                              m.d_channel_base, m.d_channel_max)})
@@ -97,7 +112,8 @@ def _style_builder(input_keys, class_layers: bool):
             return WGANGPLoss(Ds, class_layers, input_keys, classes, l.l1, l.adv, l.gp, l.drift, l.gp_interval,
                               l.class_adv_weights, l.class_l1_weights, autocast)
 
-        return Built(G, Ds, make_loss, _layergan_groups if class_layers else _adam_groups)
+        groups = (lambda G, Ds, cfg: _layergan_groups(G, Ds, cfg, classes)) if class_layers else _style_groups
+        return Built(G, Ds, make_loss, groups)
 
     return build
 

@@ -66,6 +66,25 @@ def worker_error(error: LayerganError) -> LayerganError:
     return type(error)(text)
 
 
+def optimization_step(G, loss, optimizers: dict, batch: dict, step: int, autocast,
+                      reduce_gradients=lambda optimizer_name: None) -> dict[str, torch.Tensor]:
+    """One step: G forward once; then every phase due at `step`, each optimizer stepping after its last phase."""
+    with autocast():
+        output = G(batch)
+    phases = [p for p in loss.phases if step % p.interval == 0]
+    logs: dict[str, torch.Tensor] = {}
+    for i, phase in enumerate(phases):
+        first = i == 0 or phases[i - 1].optimizer != phase.optimizer
+        last = i == len(phases) - 1 or phases[i + 1].optimizer != phase.optimizer
+        if first:
+            optimizers[phase.optimizer].zero_grad(set_to_none=True)
+        logs.update(loss.accumulate_gradients(phase.name, batch, output))
+        if last:
+            reduce_gradients(phase.optimizer)
+            optimizers[phase.optimizer].step()
+    return logs
+
+
 def build_models(cfg: TrainConfig, classes: tuple[str, ...]):
     torch.manual_seed(cfg.seed)
     return get_method(cfg.method).build(cfg, classes)
@@ -187,20 +206,8 @@ class Trainer:
 
     # -- the step --------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:
-        """G forward once; then every phase due at this step, each optimizer stepping after its last phase."""
-        with self.autocast():
-            output = self.G_run(batch)
-        phases = [p for p in self.loss.phases if self.step % p.interval == 0]
-        logs: dict[str, torch.Tensor] = {}
-        for i, phase in enumerate(phases):
-            first = i == 0 or phases[i - 1].optimizer != phase.optimizer
-            last = i == len(phases) - 1 or phases[i + 1].optimizer != phase.optimizer
-            if first:
-                self.optimizers[phase.optimizer].zero_grad(set_to_none=True)
-            logs.update(self.loss.accumulate_gradients(phase.name, batch, output))
-            if last:
-                average_gradients(self.params[phase.optimizer], self.info)
-                self.optimizers[phase.optimizer].step()
+        logs = optimization_step(self.G_run, self.loss, self.optimizers, batch, self.step, self.autocast,
+                                 lambda name: average_gradients(self.params[name], self.info))
         values = {k: float(v) for k, v in logs.items()}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
