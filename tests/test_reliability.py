@@ -371,13 +371,24 @@ def test_12_resuming_from_an_older_checkpoint_trims_the_metrics_log(data, tmp_pa
     assert steps == [1, 2, 3, 4]
 
 
-def test_12_an_edited_state_json_is_refused(runs, tmp_path):
+def test_12_an_edited_state_json_is_refused(runs, data, tiny_config, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs["style"], run)
     path = run / "ckpt-00000002/state.json"
-    path.write_text(path.read_text().replace('"step": 2', '"step": 2000'))
-    with pytest.raises(Exception, match="corrupt or edited"):
-        ckpt.verify(run / "ckpt-00000002")
+    path.write_text(path.read_text().replace('"step": 2,', '"step": 2000,'))
+    result = train(tiny_config, data, run, "layergan-reduced", "--steps", 3)
+    assert result.exit_code == 0, result.output
+    assert "state.json: corrupt or edited" in result.output
+    assert f"resumed from {run / 'ckpt-00000001'} at step 1" in result.output
+
+
+def resign(folder: Path, name: str) -> None:
+    """Record a replaced file's checksum, as if the checkpoint had been written with it."""
+    state = json.loads((folder / "state.json").read_text())
+    state["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    text = json.dumps(state, indent=2)
+    (folder / "state.json").write_text(text)
+    (folder / "state.sha256").write_text(hashlib.sha256(text.encode()).hexdigest())
 
 
 def test_12_no_test_split_means_no_held_out_mae(tmp_path, tiny_config):
@@ -398,11 +409,15 @@ def test_12_a_fractional_batch_in_yaml_is_refused(tmp_path):
     one_line_error(cli("train", "--method", "pix2pix", "--config", path, "--dry-run"), "batch must be a whole number")
 
 
-def test_12_the_pickle_refusal_says_it_could_run_code(tmp_path):
-    path = tmp_path / "optim.pt"
-    path.write_bytes(pickle.dumps({"G": _Exploit()}, protocol=2))
-    with pytest.raises(Exception, match=r"posix.system.*could run code.*trust its source"):
-        ckpt.load_tensors(path)
+def test_12_the_pickle_refusal_says_it_could_run_code(runs, data, tiny_config, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["style"], run)
+    for folder in ckpt.list_checkpoints(run):  # checksums that match: only the unpickler stands in the way
+        (folder / "optim.pt").write_bytes(pickle.dumps({"G": _Exploit()}, protocol=2))
+        resign(folder, "optim.pt")
+    result = train(tiny_config, data, run, "layergan-reduced", "--steps", 3)
+    one_line_error(result, "optim.pt: refused to load", "posix.system", "could run code", "trust its source")
+    assert not Path("/tmp/layergan_fid_pwned").exists()
 
 
 def test_12_temperature_syntax_and_duplicate_colours_are_named(runs, synth_root, tmp_path):

@@ -156,7 +156,7 @@ def test_torchrun_two_ranks_on_gloo_keep_identical_weights(prepared, tmp_path):
 @pytest.mark.parametrize("method", ["pix2pix", "thermalgan", "layergan"])
 def test_generator_runs_forward_once_per_step_and_critic_phases_leave_it_alone(prepared, tmp_path, method):
     run = trainer(config(prepared, tmp_path, method, steps=1))
-    batch = run.next_batch(run._data())
+    batch = run.next_batch(run.make_batches())
     calls = []
     run.G.register_forward_hook(lambda *args: calls.append(1))
     run.train_step(batch)

@@ -174,7 +174,8 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _data(self):
+    def make_batches(self):
+        """The training batches (an endless, resumable stream); also opens the held-out and preview sets."""
         cfg = self.cfg
         self.train_set = PreparedDataset(cfg.data, "train", cfg.size, self.encoding, augment=True, seed=cfg.seed)
         # Held-out figures only from a held-out split; sample grids fall back to unaugmented training scenes.
@@ -238,7 +239,7 @@ class Trainer:
         if self.info.is_main:
             write_text(self.run_dir / "config.yaml", cfg.to_yaml())
             self._trim_metrics_log()
-        batches = self._data()
+        batches = self.make_batches()
         run_log = RunLog(self.run_dir, self.info.is_main, self.monitor.sample_grid if self.monitor else None)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         if self.step == 0 and self.info.is_main and (mae := self.held_out_mae()) is not None:
