@@ -212,6 +212,18 @@ def test_dataset_tensors_and_encodings(synth_root, tmp_path):
     assert RESIDUAL.limit == 30.0
 
 
+def test_residual_encoding_covers_30_degrees_with_the_old_resolution_near_zero():
+    """asinh companding: ±30 °C maps to ±1 and round-trips; near 0 the slope is the old linear ±10 °C one."""
+    r = torch.zeros(7)
+    celsius = torch.tensor([-45.0, -30.0, -5.0, 0.0, 0.5, 12.0, 30.0])
+    encoded = RESIDUAL.encode(celsius, r)
+    assert encoded[0] == -1 and encoded[1] == -1 and encoded[-1] == 1 and encoded[3] == 0
+    torch.testing.assert_close(RESIDUAL.decode(encoded, r), celsius.clamp(-30, 30), atol=1e-4, rtol=1e-5)
+    slope = float(RESIDUAL.encode(torch.tensor([0.01]), torch.zeros(1))) / 0.01
+    assert slope == pytest.approx(1 / 10, rel=0.01)
+    assert (encoded[1:].diff() > 0).all()  # monotonic
+
+
 def test_augmentation_follows_paper_and_loader_is_deterministic(synth_root, tmp_path):
     prepare(PrepareOptions(src=synth_root, out=tmp_path / "p"), progress=False)
     ds = PreparedDataset(tmp_path / "p", "train", 64, ABSOLUTE, augment=True, seed=1)

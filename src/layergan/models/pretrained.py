@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from layergan import checkpoint as ckpt
 from layergan.classes import ClassList
-from layergan.data.encoding import TemperatureEncoding, encoding_with_limit, get_encoding
+from layergan.data.encoding import TemperatureEncoding, encoding_from, get_encoding
 from layergan.errors import CheckpointError
 from layergan.models.generators import ConditionalStyleGenerator
 from layergan.models.pix2pix import Pix2PixGenerator
@@ -35,6 +35,7 @@ def describe_generator(G: nn.Module, method: str, classes: ClassList, encoding: 
     assert GENERATOR_CLASSES.get(name) is type(G), f"{name} cannot be described"
     return {"spec_version": SPEC_VERSION, "class": name, "kwargs": dict(G.init_kwargs), "method": method,
             **classes.to_dict(), "encoding": encoding, "encoding_limit_celsius": get_encoding(encoding).limit,
+            "encoding_compand_celsius": get_encoding(encoding).compand,
             "takes_temperatures": takes_temperatures,
             "class_statistics": class_statistics}
 
@@ -88,7 +89,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", expect_
         raise CheckpointError(f"{folder}: weights do not fit a {spec['class']} generator "
                               f"({str(error).splitlines()[0]})") from None
     classes = ClassList.from_dict(spec, source=source)
-    encoding = encoding_with_limit(spec["encoding"], spec.get("encoding_limit_celsius"))
+    encoding = encoding_from(spec)
     return LoadedGenerator(G.eval().to(device), spec, state, folder, classes, encoding)
 
 
