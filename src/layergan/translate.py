@@ -22,7 +22,7 @@ from layergan.data.batch import collate
 from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
 from layergan.data.labels import SEGMENT_STRIDE, labels_for_temperatures, object_table, segment_keys
-from layergan.data.layouts import LAYOUT_FOLDERS, detect_layout, list_samples, read_sample
+from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, save_pil, write_text
@@ -81,7 +81,7 @@ def object_temperatures(raw, mode, stats: dict, class_names, rng) -> dict[tuple[
 
 def input_splits(root: Path, splits) -> tuple[Path, list[str]]:
     """(dataset root, splits to read). `root` may be a dataset root or one split folder itself."""
-    if any((root / folders[0]).is_dir() for folders in LAYOUT_FOLDERS.values()):
+    if is_split_folder(root):
         return root.parent, [root.name]
     return root, [s for s in splits if (root / s).is_dir()] or list(splits)
 

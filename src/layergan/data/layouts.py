@@ -49,6 +49,11 @@ class RawSample:
     thermal_dtype: str | None = None  # the dtype the file stored, before conversion to float32
 
 
+def is_split_folder(path: Path) -> bool:
+    """A folder holding a layout's colour folder (JPEGImages/ or TV/): one split of a dataset."""
+    return any((Path(path) / folders[0]).is_dir() for folders in LAYOUT_FOLDERS.values())
+
+
 def detect_layout(root: Path, splits: list[str]) -> str:
     for split in splits:
         if (root / split / "JPEGImages").is_dir():

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from layergan.classes import ClassList, default_classes
 from layergan.data.encoding import ENCODINGS, check_temperatures
 from layergan.data.labels import OBJECT_COLUMNS, check_instances_single_class, derive_labels
-from layergan.data.layouts import LAYOUT_FOLDERS, detect_layout, list_samples, read_sample
+from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, make_dirs, write_json, write_text, write_with
 
@@ -156,8 +156,7 @@ class _ClassStats:
 
 def available_splits(src: Path) -> tuple[str, ...]:
     """The source's split folders (those holding a layout's colour folder): train, val, test first."""
-    names = [d.name for d in sorted(src.iterdir()) if d.is_dir()
-             and any((d / folders[0]).is_dir() for folders in LAYOUT_FOLDERS.values())]
+    names = [d.name for d in sorted(src.iterdir()) if d.is_dir() and is_split_folder(d)]
     return tuple(sorted(names, key=lambda n: (SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER), n)))
 
 
