@@ -17,6 +17,8 @@ import numpy as np
 from benchmarks.common import save_result
 from benchmarks.quality import PROFILE, SEED, make_dataset
 from layergan.data.encoding import RESIDUAL
+from layergan.data.labels import thermal_segmentation
+from layergan.data.sample_file import read_sample_file
 from layergan.io import markdown_table
 from layergan.pipeline import PROFILES
 
@@ -33,13 +35,14 @@ def run(profile: str = PROFILE) -> dict:
         names = [c["name"] for c in meta["classes"]]
         residuals: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for entry in json.loads((data / "train" / "index.json").read_text()):
-            with np.load(data / entry["file"]) as sample:
-                class_map = sample["class_map"]
-                residual = np.abs(sample["thermal"] - sample["thermal_segmentation"])
-                for k, name in enumerate(names):
-                    inside = class_map == k
-                    if inside.any():
-                        residuals[name].append(residual[inside])
+            sample = read_sample_file(data / entry["file"])
+            class_map = sample["class_map"]
+            residual = np.abs(sample["thermal"] - thermal_segmentation(class_map, sample["instance_map"],
+                                                                       sample["objects"]))
+            for k, name in enumerate(names):
+                inside = class_map == k
+                if inside.any():
+                    residuals[name].append(residual[inside])
     rows = []
     for name in names:
         if not residuals[name]:

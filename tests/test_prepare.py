@@ -9,7 +9,8 @@ from PIL import Image
 from layergan.cli.main import main
 from layergan.data.dataset import PreparedDataset, ResumableSampler
 from layergan.data.encoding import ABSOLUTE, RESIDUAL
-from layergan.data.labels import derive_labels, object_edges, object_table
+from layergan.data.labels import object_edges, object_table, thermal_segmentation
+from layergan.data.sample_file import read_sample_file
 from layergan.data.prepare import PrepareOptions, prepare
 from tests.helpers import two_object_scene, write_voc_sample
 
@@ -20,7 +21,10 @@ def run_prepare(src, out, *extra):
 
 
 def load_sample(out, name, split="train"):
-    return dict(np.load(next((out / split).rglob(f"{name}.npz"))))
+    """A prepared sample's stored arrays, with R painted from its object table as the Dataset does."""
+    sample = read_sample_file(next((out / split).rglob(f"{name}.safetensors.zst")))
+    sample["thermal_segmentation"] = thermal_segmentation(sample["class_map"], sample["instance_map"], sample["objects"])
+    return sample
 
 
 @pytest.fixture
@@ -120,7 +124,7 @@ def test_resume_skips_finished_samples_and_meta_is_written_last(tmp_path):
     out = tmp_path / "out"
     assert run_prepare(tmp_path / "raw", out).exit_code == 1  # "interrupted" at c
     assert not (out / "meta.json").exists()
-    done = next(out.rglob("a.npz"))
+    done = next(out.rglob("a.safetensors.zst"))
     stamp = done.stat().st_mtime_ns
     np.save(tmp_path / "raw/train/ThermalImages/c.npy", thermal)
     assert run_prepare(tmp_path / "raw", out).exit_code == 0

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from layergan import checkpoint as ckpt
 from layergan import io
 from layergan.cli.main import main
+from layergan.data.sample_file import read_sample_file
 from layergan.errors import OutputError
 from tests.helpers import two_object_scene, write_voc_sample
 from tests.test_models import TINY
@@ -138,9 +139,8 @@ def test_2_rerunning_prepare_redoes_changed_samples(tmp_path):
     signature = json.loads((out / "meta.json").read_text())["signature"]
     np.save(tmp_path / "raw/train/ThermalImages/a.npy", thermal + 7.0)  # the source changed
     result = prepare(tmp_path / "raw", out)
-    assert result.exit_code == 0 and "a.npz: its source files changed" in result.output
-    with np.load(next(out.rglob("train/**/a.npz"))) as a:
-        np.testing.assert_allclose(a["thermal"], thermal + 7.0)
+    assert result.exit_code == 0 and "a.safetensors.zst: its source files changed" in result.output
+    np.testing.assert_allclose(read_sample_file(next(out.rglob("train/**/a.safetensors.zst")))["thermal"], thermal + 7.0)
     assert json.loads((out / "meta.json").read_text())["signature"] != signature
 
 
@@ -180,7 +180,7 @@ def test_3_written_files_follow_the_umask(tmp_path):
         io.write_text(tmp_path / "x.txt", "x")
     finally:
         os.umask(previous)
-    files = [tmp_path / "x.txt", tmp_path / "out/meta.json", *(tmp_path / "out").rglob("*.npz")]
+    files = [tmp_path / "x.txt", tmp_path / "out/meta.json", *(tmp_path / "out").rglob("*.safetensors.zst")]
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o644}
 
 
@@ -190,7 +190,7 @@ def test_4_a_corrupt_prepared_file_is_named_and_prepare_redoes_it(tmp_path, tiny
     two_sample_dataset(tmp_path / "raw")
     out = tmp_path / "out"
     assert prepare(tmp_path / "raw", out).exit_code == 0
-    sample = next(out.rglob("train/**/a.npz"))
+    sample = next(out.rglob("train/**/a.safetensors.zst"))
     sample.write_bytes(sample.read_bytes()[:200])  # truncated: a BadZipFile
     result = train(tiny_config, out, tmp_path / "run", "layergan-reduced", "--steps", 1)
     one_line_error(result, str(sample), "prepare")

@@ -21,7 +21,7 @@ from layergan.classes import VOID_LABEL
 from layergan.data.batch import collate
 from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
-from layergan.data.labels import SEGMENT_STRIDE, labels_for_temperatures, object_table, segment_keys
+from layergan.data.labels import SEGMENT_STRIDE, object_table, objects_for_temperatures, segment_keys
 from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
@@ -122,10 +122,11 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
                                        allow_extreme)
                 rng = np.random.default_rng([seed, int(hashlib.sha256(raw.ref.id.encode()).hexdigest()[:8], 16)])
                 temps = object_temperatures(raw, mode, stats, classes.names, rng)
-                r_map, class_temps = labels_for_temperatures(raw.class_map, raw.instance_map, temps, len(classes))
+                objects, class_temps = objects_for_temperatures(raw.class_map, raw.instance_map, temps,
+                                                                len(classes))
+                thermal = raw.thermal if raw.thermal is not None else np.zeros(raw.class_map.shape, np.float32)
                 arrays = {"rgb": raw.rgb, "class_map": raw.class_map, "instance_map": raw.instance_map,
-                          "thermal": raw.thermal if raw.thermal is not None else r_map, "thermal_segmentation": r_map,
-                          "class_temperatures": class_temps}
+                          "thermal": thermal, "objects": objects, "class_temperatures": class_temps}
                 items.append(builder.make_item(arrays, None))
             pred = predict_celsius(loaded.G, collate(items, device), loaded.encoding, masked=False)
             for raw, frame in zip(chunk, pred):

@@ -10,7 +10,6 @@ resizes the long side to S and pads (letterbox), with no randomness.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,9 @@ from torch.utils.data import Dataset, Sampler
 
 from layergan.classes import VOID_LABEL, ClassList
 from layergan.data.encoding import CONDITION_LIMIT, TemperatureEncoding
-from layergan.data.labels import SEGMENT_STRIDE, edge_marked_segmentation, object_edges
+from layergan.data.labels import (SEGMENT_STRIDE, edge_marked_indices, object_edges, segment_colours,
+                                  thermal_segmentation)
+from layergan.data.sample_file import FORMAT_VERSION, read_sample_file
 from layergan.errors import DataError
 
 SHORT_SIDE_RANGE = (380, 480)  # at 512 px output, from the paper
@@ -32,17 +33,46 @@ def load_meta(root: str | Path) -> dict:
     if not path.exists():
         raise DataError(f"{root}: not a prepared dataset (no meta.json); run `layergan prepare` "
                         "or let an interrupted prepare finish")
-    return json.loads(path.read_text())
+    meta = json.loads(path.read_text())
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DataError(f"{path}: prepared in format {version} by an older layergan; this one reads format "
+                        f"{FORMAT_VERSION} (3 stores a third of the bytes). Run the same `layergan prepare` "
+                        "again: it redoes every sample")
+    return meta
 
 
-def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool) -> torch.Tensor:
-    """(H, W[, C]) numpy -> (C, h, w) float tensor."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    tensor = tensor[None].float()
-    if nearest:
-        return F.interpolate(tensor, size=size, mode="nearest")[0]
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
+def _resize(frame: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(H, W, C) float -> (C, h, w), bilinear with antialiasing."""
+    return F.interpolate(frame.permute(2, 0, 1)[None], size=size, mode="bilinear", align_corners=False,
+                         antialias=True)[0]
+
+
+def nearest_source_index(positions: np.ndarray, source: int, resized: int) -> np.ndarray:
+    """The source pixel that torch's `interpolate(mode="nearest")` reads for each output position.
+
+    The same float32 arithmetic as ATen's nearest_idx, so a gather of only the crop window's pixels
+    equals resizing the whole map and cropping it (a test compares them), at a fraction of the cost.
+    """
+    if resized == source:
+        return positions
+    if resized == 2 * source:
+        return positions >> 1
+    scale = np.float32(source) / np.float32(resized)
+    return np.minimum(np.floor(positions.astype(np.float32) * scale).astype(np.int64), source - 1)
+
+
+def nearest_window(labels: np.ndarray, resized: tuple[int, int], corner: tuple[int, int], size: int, fill: int):
+    """The S x S window at `corner` of `labels` resized (nearest) to `resized`; `fill` outside the frame."""
+    axes = []
+    for start, length, source in zip(corner, resized, labels.shape):
+        position = start + np.arange(size)
+        inside = (position >= 0) & (position < length)
+        axes.append((np.flatnonzero(inside), nearest_source_index(position[inside], source, length)))
+    (rows, source_rows), (cols, source_cols) = axes
+    out = np.full((size, size), fill, dtype=labels.dtype)
+    out[rows[:, None], cols[None, :]] = labels[source_rows[:, None], source_cols[None, :]]
+    return out
 
 
 class ItemBuilder:
@@ -51,6 +81,8 @@ class ItemBuilder:
     def __init__(self, classes: ClassList, size: int, encoding: TemperatureEncoding):
         self.classes, self.palette = classes, classes.palette_array()
         self.size, self.encoding = size, encoding
+        self.seg_colours = torch.from_numpy(segment_colours(self.palette)).float() / 127.5 - 1.0
+        self.class_ids = torch.arange(len(classes))[:, None, None]
 
     @property
     def num_classes(self) -> int:
@@ -74,45 +106,38 @@ class ItemBuilder:
         return (h, w), (top, left)
 
     def make_item(self, raw: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
-        """`raw` holds rgb, class_map, instance_map, thermal, thermal_segmentation and class_temperatures."""
+        """`raw` holds rgb, class_map, instance_map, thermal, objects (the table of segment means, for R) and
+        class_temperatures."""
         height, width = raw["class_map"].shape
         hw, (top, left) = self.geometry(height, width, rng)
         s = self.size
-        continuous = np.concatenate([raw["rgb"].astype(np.float32), raw["thermal"][..., None]], axis=2)
-        smooth = _resize(continuous, hw, nearest=False)
-        labels = np.stack([raw["class_map"].astype(np.float32), raw["instance_map"].astype(np.float32),
-                           raw["thermal_segmentation"]], axis=2)
-        sharp = _resize(labels, hw, nearest=True)
-        inside = torch.ones(1, *hw)
-
-        def window(t: torch.Tensor, fill: float) -> torch.Tensor:
-            out = torch.full((t.shape[0], s, s), fill, dtype=t.dtype)
-            y0, x0 = max(top, 0), max(left, 0)
-            y1, x1 = min(top + s, hw[0]), min(left + s, hw[1])
-            out[:, y0 - top:y1 - top, x0 - left:x1 - left] = t[:, y0:y1, x0:x1]
-            return out
-
-        smooth, inside = window(smooth, 0.0), window(inside, 0.0)
-        class_map = window(sharp[0:1], float(VOID_LABEL))[0].to(torch.uint8).numpy()
-        instance_map = window(sharp[1:2], 0.0)[0].to(torch.int64).numpy()
-        r_celsius = window(sharp[2:3], 0.0)
+        continuous = torch.empty(height, width, 4)
+        continuous[..., :3] = torch.from_numpy(raw["rgb"])
+        continuous[..., 3] = torch.from_numpy(raw["thermal"])
+        smooth = torch.zeros(4, s, s)
+        y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + s, hw[0]), min(left + s, hw[1])
+        smooth[:, y0 - top:y1 - top, x0 - left:x1 - left] = _resize(continuous, hw)[:, y0:y1, x0:x1]
+        inside = torch.zeros(1, s, s)
+        inside[:, y0 - top:y1 - top, x0 - left:x1 - left] = 1.0
+        class_map = nearest_window(raw["class_map"], hw, (top, left), s, VOID_LABEL)
+        instance_map = nearest_window(raw["instance_map"], hw, (top, left), s, 0).astype(np.int64)
+        r_celsius = torch.from_numpy(thermal_segmentation(class_map, instance_map, raw["objects"]))[None]
         return self._tensors(smooth, class_map, instance_map, r_celsius, inside, raw["class_temperatures"])
 
     def _tensors(self, smooth, class_map, instance_map, r_celsius, inside, class_temperatures):
         edges = object_edges(class_map, instance_map)
-        seg = edge_marked_segmentation(class_map, edges, self.palette)
+        seg = self.seg_colours[torch.from_numpy(edge_marked_indices(class_map, edges))].permute(2, 0, 1)
         valid = (torch.from_numpy(class_map != VOID_LABEL)[None] & (inside > 0.5)).float()
         thermal = smooth[3:4] * valid
         class_ids = torch.from_numpy(class_map.astype(np.int64))
-        masks = F.one_hot(class_ids.clamp(max=self.num_classes), self.num_classes + 1)[..., :-1]
-        masks = masks.permute(2, 0, 1).float() * valid
+        masks = (class_ids[None] == self.class_ids).float() * valid  # void (255) is in no mask
         segments = class_ids * SEGMENT_STRIDE + torch.from_numpy(instance_map)
         temps = torch.from_numpy(class_temperatures).float()
         t = torch.cat([temps[:, 0].clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT * temps[:, 1],
                        temps[:, 1]])
         return {
             "rgb": smooth[0:3] / 127.5 - 1.0,
-            "seg": torch.from_numpy(seg).permute(2, 0, 1).float() / 127.5 - 1.0,
+            "seg": seg,
             "masks": masks,
             "edges": torch.from_numpy(edges)[None].float(),
             "r": (r_celsius.clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT) * valid,
@@ -152,15 +177,8 @@ class PreparedDataset(Dataset):
         return len(self.entries)
 
     def load(self, index: int) -> dict[str, np.ndarray]:
-        entry = self.entries[index]
-        path = self.root / entry["file"]
-        try:
-            with np.load(path) as data:
-                return {k: data[k] for k in ("rgb", "class_map", "instance_map", "thermal",
-                                             "thermal_segmentation", "class_temperatures")}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise DataError(f"{path}: unreadable prepared sample ({type(error).__name__}: {error}); run the same "
-                            "`layergan prepare` again to redo it") from None
+        return read_sample_file(self.root / self.entries[index]["file"],
+                                ("rgb", "class_map", "instance_map", "thermal", "objects", "class_temperatures"))
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         index, aug_seed = key if isinstance(key, tuple) else (key, None)

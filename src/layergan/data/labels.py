@@ -34,14 +34,26 @@ def object_edges(class_map: np.ndarray, instance_map: np.ndarray) -> np.ndarray:
     return edges
 
 
-def edge_marked_segmentation(class_map: np.ndarray, edges: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 class colours with white object borders; void stays its VOC colour."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
+EDGE_INDEX = 256  # the row of `segment_colours` for edge pixels
+
+
+def segment_colours(palette: np.ndarray) -> np.ndarray:
+    """(257, 3) uint8: the colour of each class id (void in its VOC colour), then the edge colour."""
+    lut = np.zeros((EDGE_INDEX + 1, 3), dtype=np.uint8)
     lut[: len(palette)] = palette
     lut[VOID_LABEL] = VOID_COLOR
-    image = lut[class_map]
-    image[edges] = EDGE_COLOR
-    return image
+    lut[EDGE_INDEX] = EDGE_COLOR
+    return lut
+
+
+def edge_marked_indices(class_map: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Rows of `segment_colours` per pixel: the class id, or EDGE_INDEX on an edge."""
+    return np.where(edges, EDGE_INDEX, class_map.astype(np.int64))
+
+
+def edge_marked_segmentation(class_map: np.ndarray, edges: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 class colours with white object borders; void stays its VOC colour."""
+    return segment_colours(palette)[edge_marked_indices(class_map, edges)]
 
 
 def check_instances_single_class(objects: np.ndarray, source: str) -> None:
@@ -56,11 +68,9 @@ def check_instances_single_class(objects: np.ndarray, source: str) -> None:
 
 @dataclass
 class SampleLabels:
-    """Everything derived from class map, instance map and (optionally) thermal frame."""
+    """What prepare derives from class map, instance map and thermal frame (edges and R are derived later)."""
 
-    edges: np.ndarray  # (H, W) bool
     objects: np.ndarray  # (n, 7) float64, columns OBJECT_COLUMNS
-    thermal_segmentation: np.ndarray  # (H, W) float32 °C: R, each segment filled with its mean
     class_temperatures: np.ndarray  # (C, 2) float32: mean °C and presence flag: T
 
 
@@ -107,20 +117,24 @@ def object_table(class_map, instance_map, thermal, valid) -> tuple[np.ndarray, n
     return table, pair_ids
 
 
-def paint_segments(class_map, instance_map, valid, segment_values: dict[tuple[int, int], float], fill: float):
-    """(H, W) float32 where each segment (class, instance) gets its value; others `fill`."""
+def paint_segments(class_map, instance_map, valid, table_keys: np.ndarray, table_values: np.ndarray, fill: float):
+    """(H, W) float32 where each valid segment whose key is in `table_keys` gets its value; others `fill`."""
     out = np.full(class_map.shape, fill, dtype=np.float32)
-    if not segment_values:
+    if not len(table_keys):
         return out
     keys = segment_keys(class_map, instance_map)
-    table_keys = np.array([c * SEGMENT_STRIDE + i for c, i in segment_values], dtype=np.int64)
-    table_values = np.array(list(segment_values.values()), dtype=np.float32)
     order = np.argsort(table_keys)
-    table_keys, table_values = table_keys[order], table_values[order]
+    table_keys, table_values = table_keys[order], table_values[order].astype(np.float32)
     pos = np.clip(np.searchsorted(table_keys, keys), 0, len(table_keys) - 1)
     hit = valid & (table_keys[pos] == keys)
     out[hit] = table_values[pos[hit]]
     return out
+
+
+def thermal_segmentation(class_map, instance_map, objects: np.ndarray) -> np.ndarray:
+    """R: every segment filled with its mean °C from the object table; void (and any segment absent from it) 0."""
+    keys = objects[:, 1].astype(np.int64) * SEGMENT_STRIDE + objects[:, 0].astype(np.int64)
+    return paint_segments(class_map, instance_map, class_map != VOID_LABEL, keys, objects[:, 3], 0.0)
 
 
 def class_temperatures_from(objects: np.ndarray, num_classes: int) -> np.ndarray:
@@ -137,27 +151,22 @@ def class_temperatures_from(objects: np.ndarray, num_classes: int) -> np.ndarray
 
 
 def derive_labels(class_map, instance_map, thermal, num_classes: int) -> SampleLabels:
-    """Edges, object table, R and T for one sample with a thermal frame in °C."""
-    valid = class_map != VOID_LABEL
-    edges = object_edges(class_map, instance_map)
-    objects, inverse = object_table(class_map, instance_map, thermal, valid)
-    r_map = np.full(class_map.shape, float(thermal[valid].mean()) if valid.any() else 0.0, dtype=np.float32)
-    r_map[valid] = objects[inverse, 3].astype(np.float32)
-    return SampleLabels(edges, objects, r_map, class_temperatures_from(objects, num_classes))
+    """Object table and T for one sample with a thermal frame in °C."""
+    objects, _ = object_table(class_map, instance_map, thermal, class_map != VOID_LABEL)
+    return SampleLabels(objects, class_temperatures_from(objects, num_classes))
 
 
-def labels_for_temperatures(class_map, instance_map, temperatures: dict[tuple[int, int], float],
-                            num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """R and T for chosen object temperatures {(class, instance): °C} instead of a measured frame.
+def objects_for_temperatures(class_map, instance_map, temperatures: dict[tuple[int, int], float],
+                             num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Object table and T for chosen object temperatures {(class, instance): °C} instead of a measured frame.
 
-    Segments missing from `temperatures` and void pixels get the mean of the chosen values, as
-    `derive_labels` fills void with the frame's mean.
+    Segments present in the maps but missing from `temperatures` get the mean of the chosen values.
     """
     valid = class_map != VOID_LABEL
     fill = float(np.mean(list(temperatures.values()))) if temperatures else 0.0
-    r_map = paint_segments(class_map, instance_map, valid, temperatures, fill)
     keys, pixels = np.unique(segment_keys(class_map, instance_map)[valid], return_counts=True)
-    counts = dict(zip(keys.tolist(), pixels.tolist()))
-    table = np.array([[i, c, counts.get(c * SEGMENT_STRIDE + i, 0), t, 0, t, t] for (c, i), t in temperatures.items()],
+    chosen = [temperatures.get((int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE)), fill) for k in keys.tolist()]
+    table = np.array([[k % SEGMENT_STRIDE, k // SEGMENT_STRIDE, n, t, 0, t, t]
+                      for k, n, t in zip(keys.tolist(), pixels.tolist(), chosen)],
                      dtype=np.float64).reshape(-1, len(OBJECT_COLUMNS))
-    return r_map, class_temperatures_from(table, num_classes)
+    return table, class_temperatures_from(table, num_classes)

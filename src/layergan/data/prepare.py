@@ -1,6 +1,6 @@
 """`layergan prepare`: raw ThermalWorld-style folders -> training-ready samples.
 
-Output, per split: `<out>/<split>/shard-NNNN/<id>.npz`, 500 samples per shard
+Output, per split: `<out>/<split>/shard-NNNN/<id>.safetensors.zst` (data.sample_file), 500 samples per shard
 folder, each written atomically; then `<out>/meta.json`, written last. A folder
 without meta.json is incomplete: re-running resumes, skipping finished samples.
 
@@ -19,7 +19,6 @@ import json
 import multiprocessing as mp
 import shutil
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +29,14 @@ from layergan.classes import ClassList, default_classes
 from layergan.data.encoding import ENCODINGS, check_temperatures
 from layergan.data.labels import OBJECT_COLUMNS, check_instances_single_class, derive_labels
 from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
+from layergan.data.sample_file import FORMAT_VERSION, SUFFIX, compact_instances, read_sample_file, write_sample
 from layergan.errors import ConfigError, DataError
-from layergan.io import check_separate, make_dirs, write_json, write_text, write_with
+from layergan.io import check_separate, make_dirs, write_json, write_text
 
 SHARD_SIZE = 500
-FORMAT_VERSION = 2  # 2: samples record their sources and a content digest
 MARKER = "prepare.json"
 OWN_FILES = ("meta.json", "classes.yaml", "skipped.csv", MARKER)
 SPLIT_ORDER = ("train", "val", "test")
-UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class PrepareOptions:
 
 
 def sample_path(out: Path, split: str, position: int, sample_id: str) -> Path:
-    return out / split / f"shard-{position // SHARD_SIZE:04d}" / f"{sample_id}.npz"
+    return out / split / f"shard-{position // SHARD_SIZE:04d}" / f"{sample_id}{SUFFIX}"
 
 
 def source_record(ref, src: Path) -> str:
@@ -81,12 +79,13 @@ def content_digest(*arrays: np.ndarray) -> str:
 def _reuse(target: Path, record: str, notes: list):
     """(objects, shape, digest) of a finished sample whose sources did not change, else None."""
     try:
-        with np.load(target) as done:
-            if "source" in done and str(done["source"]) == record:
-                return done["objects"], tuple(done["class_map"].shape), str(done["digest"])
-        notes.append(("redo", f"{target}: its source files changed since it was prepared; preparing it again"))
-    except UNREADABLE as error:
-        notes.append(("redo", f"{target}: unreadable ({type(error).__name__}: {error}); preparing it again"))
+        done = read_sample_file(target, ("objects", "class_map", "digest", "source"))
+    except DataError as error:
+        notes.append(("redo", f"{str(error).split('; run')[0]}; preparing it again"))
+        return None
+    if done["source"] == record:
+        return done["objects"], tuple(done["class_map"].shape), done["digest"]
+    notes.append(("redo", f"{target}: its source files changed since it was prepared; preparing it again"))
     return None
 
 
@@ -107,15 +106,11 @@ def _process(job):
         check_instances_single_class(labels.objects, str(ref.instances or ref.labels))
     except DataError as error:
         return ref.id, str(error), None, None, None, notes
-    instance_map = raw.instance_map.astype(np.int32)
+    instance_map = compact_instances(raw.instance_map)
     digest = content_digest(raw.rgb, raw.class_map, instance_map, raw.thermal)
-    arrays = dict(
-        rgb=raw.rgb, class_map=raw.class_map, instance_map=instance_map,
-        edges=labels.edges, thermal=raw.thermal, thermal_segmentation=labels.thermal_segmentation,
-        class_temperatures=labels.class_temperatures, objects=labels.objects,
-        source=np.array(record), digest=np.array(digest),
-    )
-    write_with(target, lambda buffer: np.savez(buffer, **arrays))
+    write_sample(target, dict(rgb=raw.rgb, class_map=raw.class_map, instance_map=instance_map, thermal=raw.thermal,
+                              class_temperatures=labels.class_temperatures, objects=labels.objects),
+                 dict(source=record, digest=digest))
     return ref.id, None, labels.objects, raw.class_map.shape, digest, notes
 
 
@@ -160,21 +155,30 @@ def available_splits(src: Path) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER), n)))
 
 
-def claim_output(out: Path, src: Path, overwrite: bool) -> None:
-    """Refuse an --out that holds another dataset or other files, unless `overwrite`; then mark it as ours."""
+def claim_output(out: Path, src: Path, overwrite: bool, warn) -> None:
+    """Refuse an --out that holds another dataset or other files, unless `overwrite`; then mark it as ours.
+
+    A folder prepared from the same source in an older format is redone whole: its sample files have
+    other names, and would otherwise stay beside the new ones.
+    """
     if out.is_dir() and any(out.iterdir()):
-        recorded = None
+        recorded = {}
         for name in (MARKER, "meta.json"):
             try:
-                recorded = json.loads((out / name).read_text()).get("source")
+                recorded = dict(json.loads((out / name).read_text()))
                 break
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, TypeError):
                 continue
-        if recorded != str(src):
+        source = recorded.get("source")
+        if source != str(src):
             if not overwrite:
-                what = f"a dataset prepared from {recorded}" if recorded else "files that prepare did not write"
+                what = f"a dataset prepared from {source}" if source else "files that prepare did not write"
                 raise ConfigError(f"--out {out} holds {what}, not {src}; choose another --out or pass --overwrite "
                                   "(which removes only what prepare wrote)")
+            remove_prepared(out)
+        elif recorded.get("format_version") != FORMAT_VERSION:
+            warn(f"{out} was prepared in format {recorded.get('format_version')}; this layergan writes format "
+                 f"{FORMAT_VERSION} (a third of the bytes), so every sample is prepared again")
             remove_prepared(out)
     make_dirs(out)
     write_json(out / MARKER, {"source": str(src), "format_version": FORMAT_VERSION})
@@ -211,7 +215,7 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
     for split in splits:
         if not (src / split).is_dir():
             raise DataError(f"{src / split}: split folder not found")
-    claim_output(out, src, options.overwrite)
+    claim_output(out, src, options.overwrite, warn)
     for name in ("meta.json", "skipped.csv"):  # the folder is incomplete until this run finishes
         (out / name).unlink(missing_ok=True)
     stats, splits_meta, skipped, notes_by_kind = _ClassStats(len(classes)), {}, [], {"redo": [], "integer": []}
