@@ -37,3 +37,45 @@ def two_object_scene(h=24, w=40):
     thermal[inst == 1] += 15
     thermal[inst == 2] += 22
     return cls, inst, thermal
+
+
+def index_scene(h=24, w=40, seed=0):
+    """Class-index labels (MFNet ids: 0 unlabeled, 1 car, 2 person, 3 bike) with 16-bit counts: two cars."""
+    labels = np.zeros((h, w), np.uint8)
+    labels[3:9, 4:14] = 1
+    labels[14:20, 4:14] = 1  # a second car, not touching the first
+    labels[10:20, 25:30] = 2
+    labels[0:3, 30:38] = 3
+    rng = np.random.default_rng(seed)
+    counts = rng.normal(7500, 20, (h, w))
+    counts[labels == 1] += 600
+    counts[labels == 2] += 900
+    return labels, np.round(counts).astype(np.uint16)
+
+
+def write_mfnet(root: Path, splits=(("train", ("a", "b")), ("test", ("c",)))):
+    """MFNet: images/<id>.png RGBA with 8-bit thermal in channel 4, labels/<id>.png, <split>.txt."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for split, ids in splits:
+        (root / f"{split}.txt").write_text("\n".join(ids) + "\n")
+        for i, sample_id in enumerate(ids):
+            labels, counts = index_scene(seed=i)
+            rgba = np.dstack([np.full(labels.shape + (3,), 90, np.uint8), (counts // 64 % 256).astype(np.uint8)])
+            Image.fromarray(rgba).save(root / "images" / f"{sample_id}.png")
+            Image.fromarray(labels).save(root / "labels" / f"{sample_id}.png")
+
+
+def write_pst900(root: Path, split="train", ids=("a", "b"), raw=True):
+    """PST900: <split>/{rgb,labels,thermal,thermal_raw}/<id>.png; thermal_raw 16-bit."""
+    base = root / split
+    for sub in ("rgb", "labels", "thermal", "thermal_raw"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for i, sample_id in enumerate(ids):
+        labels, counts = index_scene(seed=i)
+        labels = np.minimum(labels, 4)
+        Image.fromarray(np.full(labels.shape + (3,), 90, np.uint8)).save(base / "rgb" / f"{sample_id}.png")
+        Image.fromarray(labels).save(base / "labels" / f"{sample_id}.png")
+        Image.fromarray((counts // 64 % 256).astype(np.uint8)).save(base / "thermal" / f"{sample_id}.png")
+        if raw:
+            Image.fromarray(counts).save(base / "thermal_raw" / f"{sample_id}.png")

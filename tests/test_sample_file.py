@@ -54,7 +54,7 @@ def test_thermal_is_stored_bit_exact_and_instances_compact(tmp_path, rng):
         write_sample(path, dict(rgb=np.zeros((33, 47, 3), np.uint8), class_map=class_map,
                                 instance_map=compact_instances(instances), thermal=thermal,
                                 class_temperatures=labels.class_temperatures, objects=labels.objects),
-                     dict(source='{"rgb": ["a.jpg", 1, 2]}', digest="d1"))
+                     dict(source='{"rgb": ["a.jpg", 1, 2]}', digest="d1", remapped="{}"))
         back = read_sample_file(path)
         assert back["thermal"].dtype == np.float32
         assert back["thermal"].tobytes() == thermal.tobytes()  # every bit, -0.0 and denormals included

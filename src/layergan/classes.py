@@ -113,5 +113,20 @@ class ClassList:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
 
+def voc_colormap(count: int) -> list[tuple[int, int, int]]:
+    """Pascal VOC's label colours (bit-interleaved index): distinct, and never the void or edge colour below 255."""
+    index = np.arange(count)
+    rgb = np.zeros((count, 3), dtype=np.int64)
+    for shift in range(8):
+        for channel in range(3):
+            rgb[:, channel] |= ((index >> (3 * shift + channel)) & 1) << (7 - shift)
+    return [tuple(int(v) for v in row) for row in rgb]
+
+
+def classes_from_names(names: tuple[str, ...]) -> ClassList:
+    """A class list for a dataset that names its classes but gives no colours (MFNet, PST900)."""
+    return ClassList(tuple(names), tuple(voc_colormap(len(names))))
+
+
 def default_classes() -> ClassList:
     return ClassList(tuple(n for n, _ in DEFAULT_CLASSES), tuple(c for _, c in DEFAULT_CLASSES))

@@ -23,6 +23,7 @@ from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
 from layergan.data.labels import SEGMENT_STRIDE, object_table, objects_for_temperatures, segment_keys
 from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
+from layergan.data.reading import make_reading
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, save_pil, write_text
@@ -104,6 +105,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
     mode = parse_temperatures(temperatures or "auto", classes.names, allow_extreme)
     root, splits = input_splits(root, splits)
     layout = detect_layout(root, splits) if layout == "auto" else layout
+    reading = make_reading(layout, root, classes)
     builder = ItemBuilder(classes, loaded.size, loaded.encoding)
     stats = loaded.spec.get("class_statistics", {})
     written, started = 0, time.perf_counter()
@@ -114,7 +116,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
         if problems:
             raise DataError(f"{problems[0][0]}: {problems[0][1]}")
         for start in tqdm(range(0, len(refs), batch_size), desc=f"translate {split}", disable=not progress):
-            chunk = [read_sample(r, classes) for r in refs[start:start + batch_size]]
+            chunk = [read_sample(r, reading) for r in refs[start:start + batch_size]]
             items = []
             for raw in chunk:
                 if raw.thermal is not None:

@@ -9,10 +9,24 @@ import click
 @click.option("--src", required=True, type=click.Path(exists=True, file_okay=False), help="Raw dataset root (read only).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the prepared dataset.")
 @click.option("--split", "splits", help="Comma-separated splits to prepare [default: every split folder in SRC].")
-@click.option("--layout", default="auto", show_default=True, type=click.Choice(["auto", "voc", "thermalgan"]),
-              help="Input layout: ThermalWorld VOC folders or the ThermalGAN TV/IR_32/LABEL_TEMP folders.")
+@click.option("--layout", default="auto", show_default=True,
+              type=click.Choice(["auto", "voc", "thermalgan", "mfnet", "pst900", "folders"]),
+              help="Input layout: ThermalWorld VOC folders, ThermalGAN's TV/IR_32/LABEL_TEMP, MFNet, PST900, or "
+                   "'folders' (any paired files: give --rgb-dir, --labels-dir, --thermal-dir). See docs/real-data.md.")
 @click.option("--classes", "classes_path", type=click.Path(exists=True, dir_okay=False),
-              help="classes.yaml with names and palette colours [default: SRC/classes.yaml, else the built-in list].")
+              help="classes.yaml of the prepared data [default: the dataset's own classes for MFNet, PST900 and "
+                   "folders without --class-map; else SRC/classes.yaml, else the built-in list].")
+@click.option("--class-map", "class_map", type=click.Path(exists=True, dir_okay=False),
+              help="YAML 'source class: output class' for class-index datasets; unmapped classes become background.")
+@click.option("--source-classes", "source_classes_path", type=click.Path(exists=True, dir_okay=False),
+              help="folders layout: classes.yaml of the label files (names; colours for RGB label images).")
+@click.option("--rgb-dir", help="folders layout: colour images, relative to SRC; '{split}' stands for the split.")
+@click.option("--labels-dir", help="folders layout: class labels (index or palette PNG), relative to SRC.")
+@click.option("--thermal-dir", help="folders layout: thermal frames (.npy, 8/16-bit PNG, TIFF), relative to SRC.")
+@click.option("--thermal-units", type=click.Choice(["celsius", "kelvin", "centikelvin", "counts"]),
+              help="What the thermal files hold [default: counts for MFNet and PST900, celsius otherwise].")
+@click.option("--calibration", metavar="GAIN,OFFSET",
+              help="counts -> °C as GAIN * counts + OFFSET. Without it, counts stay 'units' everywhere.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes preparing samples in parallel.")
 @click.option("--on-error", default="fail", show_default=True, type=click.Choice(["fail", "skip"]),
               help="fail: stop at the first bad sample (exit 1). skip: go on and list it in OUT/skipped.csv.")
@@ -23,17 +37,37 @@ import click
 @click.option("--allow-extreme-temperatures", is_flag=True,
               help="Accept frames outside -100..500 °C (never below absolute zero).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def prepare_command(src, out, splits, layout, classes_path, workers, on_error, palette_tolerance, overwrite,
+def prepare_command(src, out, splits, layout, classes_path, class_map, source_classes_path, rgb_dir, labels_dir,
+                    thermal_dir, thermal_units, calibration, workers, on_error, palette_tolerance, overwrite,
                     allow_extreme_temperatures, quiet):
-    """Turn a ThermalWorld-style dataset into training-ready samples.
+    """Turn a labelled RGB-thermal dataset into training-ready samples.
 
-    For each sample: RGB, class and instance maps, white object edges, the thermal
-    frame, R (each object filled with its mean °C), T (per-class mean °C with presence
-    flags) and a table of objects. Writes OUT/meta.json last. Re-running resumes, and redoes
-    the samples whose source files changed or whose prepared file is unreadable.
+    Layouts: ThermalWorld (VOC folders), ThermalGAN, MFNet, PST900, or any paired folders.
+    docs/real-data.md walks through each.
+
+    For each sample: RGB, class and instance maps, the thermal frame in °C (or uncalibrated
+    units), T (per-class mean temperature with presence flags) and a table of objects; edges and
+    R are derived when training. Writes OUT/meta.json last. Re-running resumes, and redoes the
+    samples whose source files changed or whose prepared file is unreadable.
     """
     from layergan.classes import ClassList
     from layergan.data.prepare import PrepareOptions, prepare
+    from layergan.data.public_layouts import FolderSpec
+    from layergan.data.thermal_units import parse_units
+    from layergan.errors import ConfigError
+
+    folder_options = {"--rgb-dir": rgb_dir, "--labels-dir": labels_dir, "--thermal-dir": thermal_dir}
+    folders = None
+    if layout == "folders":
+        missing = [name for name, value in folder_options.items() if not value]
+        if missing:
+            raise ConfigError(f"--layout folders needs {', '.join(missing)}")
+        folders = FolderSpec(rgb_dir, labels_dir, thermal_dir)
+    elif any(folder_options.values()):
+        given = ", ".join(name for name, value in folder_options.items() if value)
+        raise ConfigError(f"{given} belong to --layout folders; pass it, or leave them out")
+    if calibration and not thermal_units:
+        thermal_units = "counts"
 
     options = PrepareOptions(
         src=Path(src), out=Path(out),
@@ -41,6 +75,9 @@ def prepare_command(src, out, splits, layout, classes_path, workers, on_error, p
         layout=layout, classes=ClassList.load(classes_path) if classes_path else None, workers=workers,
         on_error=on_error, palette_tolerance=palette_tolerance, overwrite=overwrite,
         allow_extreme_temperatures=allow_extreme_temperatures,
+        units=parse_units(thermal_units, calibration) if thermal_units else None,
+        class_map=Path(class_map) if class_map else None,
+        source_classes=ClassList.load(source_classes_path) if source_classes_path else None, folders=folders,
     )
     meta = prepare(options, progress=not quiet)
     counts = ", ".join(f"{k}: {v['samples']}" for k, v in meta["splits"].items())

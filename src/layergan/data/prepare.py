@@ -25,10 +25,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from layergan.classes import ClassList, default_classes
+from layergan.classes import ClassList
 from layergan.data.encoding import ENCODINGS, check_temperatures
 from layergan.data.labels import OBJECT_COLUMNS, check_instances_single_class, derive_labels
-from layergan.data.layouts import detect_layout, is_split_folder, list_samples, read_sample
+from layergan.data.layouts import (LAYOUTS, detect_layout, is_split_folder, layout_splits, list_samples, read_sample,
+                                   split_exists)
+from layergan.data.public_layouts import FolderSpec
+from layergan.data.reading import make_reading
+from layergan.data.thermal_units import ThermalUnits
 from layergan.data.sample_file import FORMAT_VERSION, SUFFIX, compact_instances, read_sample_file, write_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, make_dirs, write_json, write_text
@@ -51,6 +55,10 @@ class PrepareOptions:
     palette_tolerance: float = 30.0
     overwrite: bool = False  # prepare into an --out that holds another dataset (only prepare's files go)
     allow_extreme_temperatures: bool = False
+    units: ThermalUnits | None = None  # None: the layout's default (counts for MFNet and PST900, else °C)
+    class_map: Path | None = None  # --class-map YAML: the dataset's classes -> `classes`
+    source_classes: ClassList | None = None  # the folders layout's label classes
+    folders: FolderSpec | None = None  # the folders layout's --rgb-dir, --labels-dir, --thermal-dir
 
 
 def sample_path(out: Path, split: str, position: int, sample_id: str) -> Path:
@@ -77,41 +85,43 @@ def content_digest(*arrays: np.ndarray) -> str:
 
 
 def _reuse(target: Path, record: str, notes: list):
-    """(objects, shape, digest) of a finished sample whose sources did not change, else None."""
+    """(objects, shape, digest, remapped) of a finished sample whose sources did not change, else None."""
     try:
-        done = read_sample_file(target, ("objects", "class_map", "digest", "source"))
+        done = read_sample_file(target, ("objects", "class_map", "digest", "source", "remapped"))
     except DataError as error:
         notes.append(("redo", f"{str(error).split('; run')[0]}; preparing it again"))
         return None
     if done["source"] == record:
-        return done["objects"], tuple(done["class_map"].shape), done["digest"]
+        return done["objects"], tuple(done["class_map"].shape), done["digest"], json.loads(done["remapped"])
     notes.append(("redo", f"{target}: its source files changed since it was prepared; preparing it again"))
     return None
 
 
 def _process(job):
-    """Prepare one sample: (id, error, object table, (H, W), digest, notes)."""
-    ref, target, classes, tolerance, record, allow_extreme = job
+    """Prepare one sample: (id, error, object table, (H, W), digest, remapped pixels by source id, notes)."""
+    ref, target, reading, record, allow_extreme = job
     target, notes = Path(target), []
     if target.exists():
         reused = _reuse(target, record, notes)
         if reused is not None:
             return ref.id, None, *reused, notes
     try:
-        raw = read_sample(ref, classes, tolerance)
-        if np.issubdtype(np.dtype(raw.thermal_dtype), np.integer):
+        raw = read_sample(ref, reading)
+        if reading.units.kind == "celsius" and np.issubdtype(np.dtype(raw.thermal_dtype), np.integer):
             notes.append(("integer", f"{ref.thermal} ({raw.thermal_dtype})"))
-        check_temperatures(float(raw.thermal.min()), float(raw.thermal.max()), str(ref.thermal), allow_extreme)
-        labels = derive_labels(raw.class_map, raw.instance_map, raw.thermal, len(classes))
+        if reading.units.calibrated:
+            check_temperatures(float(raw.thermal.min()), float(raw.thermal.max()), str(ref.thermal), allow_extreme)
+        labels = derive_labels(raw.class_map, raw.instance_map, raw.thermal, len(reading.classes))
         check_instances_single_class(labels.objects, str(ref.instances or ref.labels))
     except DataError as error:
-        return ref.id, str(error), None, None, None, notes
+        return ref.id, str(error), None, None, None, None, notes
+    remapped = {} if raw.remapped is None else {int(i): int(raw.remapped[i]) for i in np.flatnonzero(raw.remapped)}
     instance_map = compact_instances(raw.instance_map)
     digest = content_digest(raw.rgb, raw.class_map, instance_map, raw.thermal)
     write_sample(target, dict(rgb=raw.rgb, class_map=raw.class_map, instance_map=instance_map, thermal=raw.thermal,
                               class_temperatures=labels.class_temperatures, objects=labels.objects),
-                 dict(source=record, digest=digest))
-    return ref.id, None, labels.objects, raw.class_map.shape, digest, notes
+                 dict(source=record, digest=digest, remapped=json.dumps(remapped)))
+    return ref.id, None, labels.objects, raw.class_map.shape, digest, remapped, notes
 
 
 class _ClassStats:
@@ -149,9 +159,9 @@ class _ClassStats:
         return out
 
 
-def available_splits(src: Path) -> tuple[str, ...]:
-    """The source's split folders (those holding a layout's colour folder): train, val, test first."""
-    names = [d.name for d in sorted(src.iterdir()) if d.is_dir() and is_split_folder(d)]
+def available_splits(src: Path, layout: str, folders: FolderSpec | None = None) -> tuple[str, ...]:
+    """The source's splits (split folders, or MFNet's lists): train, val, test first."""
+    names = layout_splits(src, layout, folders)
     return tuple(sorted(names, key=lambda n: (SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER), n)))
 
 
@@ -207,32 +217,39 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
     if not src.is_dir():
         raise DataError(f"{src}: source folder not found")
     check_separate(out, src, "--out", "--src")
-    classes = options.classes or _classes_for(src)
-    splits = options.splits or available_splits(src) or ("train", "test")
-    layout = detect_layout(src, list(splits)) if options.layout == "auto" else options.layout
-    if layout not in ("voc", "thermalgan"):
-        raise ConfigError(f"--layout must be auto, voc or thermalgan, got {options.layout!r}")
+    layout = options.layout
+    if layout == "auto":
+        folders = [d.name for d in sorted(src.iterdir()) if d.is_dir() and is_split_folder(d)]
+        layout = detect_layout(src, list(options.splits or folders or ("train", "test")))
+    if layout not in LAYOUTS:
+        raise ConfigError(f"--layout must be auto or one of {', '.join(LAYOUTS)}, got {options.layout!r}")
+    splits = options.splits or available_splits(src, layout, options.folders) or ("train", "test")
     for split in splits:
-        if not (src / split).is_dir():
-            raise DataError(f"{src / split}: split folder not found")
+        if not split_exists(src, split, layout, options.folders):
+            what = f"{src / split}.txt: split list" if layout == "mfnet" else f"{src / split}: split folder"
+            raise DataError(f"{what} not found")
+    reading = make_reading(layout, src, options.classes, options.class_map, options.source_classes, options.units,
+                           options.palette_tolerance)
+    classes = reading.classes
     claim_output(out, src, options.overwrite, warn)
     for name in ("meta.json", "skipped.csv"):  # the folder is incomplete until this run finishes
         (out / name).unlink(missing_ok=True)
     stats, splits_meta, skipped, notes_by_kind = _ClassStats(len(classes)), {}, [], {"redo": [], "integer": []}
+    remapped = np.zeros(256, np.int64)
     signature = hashlib.sha256()
     for split in splits:
-        refs, problems = list_samples(src, split, layout)
+        refs, problems = list_samples(src, split, layout, folders=options.folders)
         for path, reason in problems:
             if options.on_error == "fail":
                 raise DataError(f"{path}: {reason}")
             skipped.append((split, path, reason))
-        jobs = [(ref, str(sample_path(out, split, i, ref.id)), classes, options.palette_tolerance,
-                 source_record(ref, src), options.allow_extreme_temperatures) for i, ref in enumerate(refs)]
+        jobs = [(ref, str(sample_path(out, split, i, ref.id)), reading, source_record(ref, src),
+                 options.allow_extreme_temperatures) for i, ref in enumerate(refs)]
         entries = []
         bar = tqdm(total=len(jobs), desc=f"prepare {split}", unit="sample", disable=not progress)
         results = _run(jobs, options.workers)
         try:
-            for (ref, target, *_), (sample_id, error, objects, shape, digest, notes) in zip(jobs, results):
+            for (ref, target, *_), (sample_id, error, objects, shape, digest, lost, notes) in zip(jobs, results):
                 bar.update()
                 for kind, note in notes:
                     notes_by_kind[kind].append(note)
@@ -242,6 +259,8 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
                     skipped.append((split, str(ref.rgb), error))
                     continue
                 stats.add(objects)
+                for source_id, pixels in lost.items():
+                    remapped[int(source_id)] += pixels
                 entries.append({"id": sample_id, "file": str(Path(target).relative_to(out)), "height": shape[0],
                                 "width": shape[1]})
                 signature.update(f"{split}/{sample_id}/{digest}".encode())
@@ -262,6 +281,15 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
     if integer_frames:
         warn(f"warning: {len(integer_frames)} thermal frames are integer arrays, read as °C (e.g. "
              f"{integer_frames[0]}). If they hold raw sensor counts or centikelvin, convert them to °C first.")
+    lost = {}
+    if reading.mapping is not None:
+        lost = {reading.mapping.source_names[i]: int(remapped[i]) for i in np.flatnonzero(remapped)}
+        if lost:
+            warn(f"--class-map: {sum(lost.values())} pixels of unmapped classes became background ("
+                 + ", ".join(f"{k}: {v}" for k, v in lost.items()) + ")")
+    if not reading.units.calibrated:
+        warn(f"note: thermal frames are uncalibrated {reading.units.kind}; metrics and reports will say 'units', "
+             "not °C (give --calibration GAIN,OFFSET to convert counts to °C)")
     if skipped:
         _write_skipped(out / "skipped.csv", skipped)
     meta = {
@@ -269,6 +297,9 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
         "source": str(src),
         "layout": layout,
         **classes.to_dict(),
+        "thermal_units": reading.units.describe(),
+        "class_mapping": reading.mapping.describe() if reading.mapping else None,
+        "remapped_to_background": lost,
         "temperature_encodings": {name: enc.describe() for name, enc in ENCODINGS.items()},
         "object_table_columns": list(OBJECT_COLUMNS),
         "splits": splits_meta,
@@ -298,11 +329,6 @@ class _Pool:
 
 def _run(jobs, workers):
     return map(_process, jobs) if workers == 1 else _Pool(jobs, workers)
-
-
-def _classes_for(src: Path) -> ClassList:
-    path = src / "classes.yaml"
-    return ClassList.load(path) if path.exists() else default_classes()
 
 
 def _write_skipped(path: Path, rows) -> None:

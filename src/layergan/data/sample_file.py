@@ -32,7 +32,7 @@ from layergan.io import write_with
 FORMAT_VERSION = 3  # 2: sources and a digest recorded; 3: no edges or R, uint16 instances, safetensors + zstd
 SUFFIX = ".safetensors.zst"
 ARRAY_KEYS = ("rgb", "class_map", "instance_map", "thermal", "class_temperatures", "objects")
-TEXT_KEYS = ("source", "digest")
+TEXT_KEYS = ("source", "digest", "remapped")  # remapped: JSON {source label id: pixels sent to background}
 ZSTD_LEVEL = 3  # levels above 3 shrink files by 1-2% and cost prepare several times the time
 UNREADABLE = (OSError, ValueError, KeyError, EOFError, SafetensorError, zstandard.ZstdError, struct.error)
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 from layergan import checkpoint as ckpt
 from layergan.classes import ClassList
 from layergan.data.encoding import TemperatureEncoding, encoding_from, get_encoding
+from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import CheckpointError
 from layergan.models.generators import ConditionalStyleGenerator
 from layergan.models.pix2pix import Pix2PixGenerator
@@ -29,7 +30,7 @@ SPEC_VERSION = 1
 
 
 def describe_generator(G: nn.Module, method: str, classes: ClassList, encoding: str, takes_temperatures: bool,
-                       class_statistics: dict) -> dict:
+                       class_statistics: dict, thermal_units: dict | None = None) -> dict:
     """The JSON document that rebuilds `G` (its class must be in GENERATOR_CLASSES)."""
     name = type(G).__name__
     assert GENERATOR_CLASSES.get(name) is type(G), f"{name} cannot be described"
@@ -37,7 +38,8 @@ def describe_generator(G: nn.Module, method: str, classes: ClassList, encoding: 
             **classes.to_dict(), "encoding": encoding, "encoding_limit_celsius": get_encoding(encoding).limit,
             "encoding_compand_celsius": get_encoding(encoding).compand,
             "takes_temperatures": takes_temperatures,
-            "class_statistics": class_statistics}
+            "class_statistics": class_statistics,
+            "thermal_units": thermal_units or ThermalUnits().describe()}
 
 
 def build_generator(spec: dict, source: str) -> nn.Module:
@@ -63,6 +65,11 @@ class LoadedGenerator:
     @property
     def method(self) -> str:
         return self.spec["method"]
+
+    @property
+    def units(self) -> ThermalUnits:
+        """What the training frames held: °C, or uncalibrated units."""
+        return ThermalUnits.from_dict(self.spec.get("thermal_units"))
 
     @property
     def size(self) -> int:

@@ -297,7 +297,8 @@ class Trainer:
                 self.metrics[f"held_out_mae_step_{self.step}"] = self.metrics["held_out_mae_final"] = mae
             method = get_method(self.cfg.method)
             spec = describe_generator(self.G_ema, self.cfg.method, self.classes, self.cfg.encoding,
-                                      method.takes_temperatures, self.meta.get("class_statistics", {}))
+                                      method.takes_temperatures, self.meta.get("class_statistics", {}),
+                                      self.meta.get("thermal_units"))
             state = {"images_seen": self.images_seen, "config": self.cfg.to_dict(), "method": self.cfg.method,
                      "data_signature": self.meta.get("signature"), "classes": self.meta["classes"],
                      "metrics": self.metrics, "world_size": self.info.world_size}
