@@ -79,3 +79,30 @@ def write_pst900(root: Path, split="train", ids=("a", "b"), raw=True):
         Image.fromarray((counts // 64 % 256).astype(np.uint8)).save(base / "thermal" / f"{sample_id}.png")
         if raw:
             Image.fromarray(counts).save(base / "thermal_raw" / f"{sample_id}.png")
+
+
+CITYSCAPES_IDS = {"road": 7, "building": 11, "vegetation": 21, "sky": 23, "person": 24, "rider": 25, "car": 26}
+
+
+def write_cityscapes(root: Path, split="val", city="aachen", ids=("aachen_000000_000019", "aachen_000001_000019"),
+                     instances=True, h=40, w=64):
+    """leftImg8bit/<split>/<city>/<id>_leftImg8bit.png, gtFine/.../<id>_gtFine_labelIds.png and instanceIds."""
+    (root / "leftImg8bit" / split / city).mkdir(parents=True, exist_ok=True)
+    (root / "gtFine" / split / city).mkdir(parents=True, exist_ok=True)
+    labels = np.full((h, w), CITYSCAPES_IDS["road"], np.uint8)
+    labels[:10] = CITYSCAPES_IDS["sky"]
+    labels[10:18, :20] = CITYSCAPES_IDS["building"]
+    labels[10:18, 40:] = CITYSCAPES_IDS["vegetation"]
+    labels[20:34, 5:10] = CITYSCAPES_IDS["person"]
+    labels[20:34, 12:17] = CITYSCAPES_IDS["rider"]
+    labels[24:34, 30:50] = CITYSCAPES_IDS["car"]
+    instance_ids = labels.astype(np.int32)
+    for name, k in (("person", 0), ("rider", 0), ("car", 0)):
+        instance_ids[labels == CITYSCAPES_IDS[name]] = CITYSCAPES_IDS[name] * 1000 + k
+    for sample_id in ids:
+        Image.fromarray(np.full((h, w, 3), 70, np.uint8)).save(
+            root / "leftImg8bit" / split / city / f"{sample_id}_leftImg8bit.png")
+        Image.fromarray(labels).save(root / "gtFine" / split / city / f"{sample_id}_gtFine_labelIds.png")
+        if instances:
+            Image.fromarray(instance_ids.astype(np.uint16)).save(root / "gtFine" / split / city / f"{sample_id}_gtFine_instanceIds.png")
+    return labels

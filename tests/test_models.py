@@ -158,7 +158,7 @@ def test_critic_phases_add_up_to_equation_2():
     """D + Dgp accumulate exactly the gradient of critic_loss (eq. 2); the split only lets the GP run lazily."""
     from layergan.methods.losses import critic_loss
 
-    built = get_method("layergan-reduced").build(tiny_config("layergan-reduced"), CLASSES)
+    built = get_method("layergan-reduced").build(tiny_config("layergan-reduced", loss={"gp_interval": 1}), CLASSES)
     loss, batch = built.make_loss(built.Ds, _null), fake_batch()
     output = {"thermal": built.G(batch)["thermal"].detach()}
     torch.manual_seed(1)

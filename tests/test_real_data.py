@@ -150,3 +150,12 @@ def test_a_model_trains_on_mfnet_classes(tmp_path, tiny_config):  # noqa: F811
     spec = json.loads(next((tmp_path / "run").glob("ckpt-*/G_ema.json")).read_text())
     assert [c["name"] for c in spec["classes"]] == list(MFNET_CLASSES)
     assert spec["thermal_units"]["symbol"] == "units"
+    # translate reads MFNet too; a model of uncalibrated units cannot write radiometric centikelvin
+    translated = tmp_path / "translated"
+    one_line_error(cli("translate", "--checkpoint", tmp_path / "run", "--input", tmp_path / "mfnet", "--out",
+                       translated, "--format", "tiff16", "--quiet"), "tiff16", "uncalibrated units")
+    result = cli("translate", "--checkpoint", tmp_path / "run", "--input", tmp_path / "mfnet", "--out", translated,
+                 "--format", "npy,png8", "--quiet")
+    assert result.exit_code == 0, result.output
+    window = json.loads((translated / "test/Thermal8/c.json").read_text())
+    assert window["unit"] == "units"

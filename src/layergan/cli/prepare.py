@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from layergan.cli.source_options import folder_spec, load_source_classes, source_options
+
 
 @click.command("prepare")
 @click.option("--src", required=True, type=click.Path(exists=True, file_okay=False), help="Raw dataset root (read only).")
@@ -16,13 +18,6 @@ import click
 @click.option("--classes", "classes_path", type=click.Path(exists=True, dir_okay=False),
               help="classes.yaml of the prepared data [default: the dataset's own classes for MFNet, PST900 and "
                    "folders without --class-map; else SRC/classes.yaml, else the built-in list].")
-@click.option("--class-map", "class_map", type=click.Path(exists=True, dir_okay=False),
-              help="YAML 'source class: output class' for class-index datasets; unmapped classes become background.")
-@click.option("--source-classes", "source_classes_path", type=click.Path(exists=True, dir_okay=False),
-              help="folders layout: classes.yaml of the label files (names; colours for RGB label images).")
-@click.option("--rgb-dir", help="folders layout: colour images, relative to SRC; '{split}' stands for the split.")
-@click.option("--labels-dir", help="folders layout: class labels (index or palette PNG), relative to SRC.")
-@click.option("--thermal-dir", help="folders layout: thermal frames (.npy, 8/16-bit PNG, TIFF), relative to SRC.")
 @click.option("--thermal-units", type=click.Choice(["celsius", "kelvin", "centikelvin", "counts"]),
               help="What the thermal files hold [default: counts for MFNet and PST900, celsius otherwise].")
 @click.option("--calibration", metavar="GAIN,OFFSET",
@@ -37,6 +32,7 @@ import click
 @click.option("--allow-extreme-temperatures", is_flag=True,
               help="Accept frames outside -100..500 °C (never below absolute zero).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@source_options
 def prepare_command(src, out, splits, layout, classes_path, class_map, source_classes_path, rgb_dir, labels_dir,
                     thermal_dir, thermal_units, calibration, workers, on_error, palette_tolerance, overwrite,
                     allow_extreme_temperatures, quiet):
@@ -52,20 +48,9 @@ def prepare_command(src, out, splits, layout, classes_path, class_map, source_cl
     """
     from layergan.classes import ClassList
     from layergan.data.prepare import PrepareOptions, prepare
-    from layergan.data.public_layouts import FolderSpec
     from layergan.data.thermal_units import parse_units
-    from layergan.errors import ConfigError
 
-    folder_options = {"--rgb-dir": rgb_dir, "--labels-dir": labels_dir, "--thermal-dir": thermal_dir}
-    folders = None
-    if layout == "folders":
-        missing = [name for name, value in folder_options.items() if not value]
-        if missing:
-            raise ConfigError(f"--layout folders needs {', '.join(missing)}")
-        folders = FolderSpec(rgb_dir, labels_dir, thermal_dir)
-    elif any(folder_options.values()):
-        given = ", ".join(name for name, value in folder_options.items() if value)
-        raise ConfigError(f"{given} belong to --layout folders; pass it, or leave them out")
+    folders = folder_spec(layout, rgb_dir, labels_dir, thermal_dir, need_thermal=True)
     if calibration and not thermal_units:
         thermal_units = "counts"
 
@@ -77,7 +62,7 @@ def prepare_command(src, out, splits, layout, classes_path, class_map, source_cl
         allow_extreme_temperatures=allow_extreme_temperatures,
         units=parse_units(thermal_units, calibration) if thermal_units else None,
         class_map=Path(class_map) if class_map else None,
-        source_classes=ClassList.load(source_classes_path) if source_classes_path else None, folders=folders,
+        source_classes=load_source_classes(source_classes_path), folders=folders,
     )
     meta = prepare(options, progress=not quiet)
     counts = ", ".join(f"{k}: {v['samples']}" for k, v in meta["splits"].items())

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+
 import click
+
+from layergan.cli.source_options import folder_spec, load_source_classes, source_options
 
 
 def echo_err(message: str) -> None:
@@ -12,7 +16,11 @@ def echo_err(message: str) -> None:
 @click.option("--input", "input_root", required=True, type=click.Path(),
               help="RGB + class + instance segmentation in any layout `prepare` reads: a dataset root or one split "
                    "folder. Never written to.")
-@click.option("--layout", default="auto", show_default=True, type=click.Choice(["auto", "voc", "thermalgan"]))
+@click.option("--layout", default="auto", show_default=True,
+              type=click.Choice(["auto", "voc", "thermalgan", "mfnet", "pst900", "cityscapes", "folders"]),
+              help="Input layout (docs/real-data.md). Cityscapes classes map onto the model's with a built-in "
+                   "table (person and rider -> person, car, truck, bus, building, road, vegetation -> tree); "
+                   "--class-map overrides it.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output ThermalWorld VOC folder, apart from --input.")
 @click.option("--temperatures",
@@ -25,20 +33,38 @@ def echo_err(message: str) -> None:
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1), help="Images per forward pass.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@click.option("--format", "formats", default="npy,preview", show_default=True,
+              help="One or more of npy (float32 °C), tiff16 (16-bit radiometric, centikelvin), png8 (8-bit white-hot "
+                   "AGC, with a JSON sidecar of the window) and preview (colour with a °C colorbar), comma-separated.")
+@click.option("--sensor", help='A camera model applied to the output, e.g. "netd=0.05,fpn=0.03,blur=0.8,size=640x512": '
+                               "temporal noise and column noise (°C), optics blur (px), resampling to WIDTHxHEIGHT.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Threads reading inputs and writing outputs.")
 @click.option("--method", "expect_method", help="Refuse checkpoints of any other method.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@source_options
 def translate_command(checkpoint, input_root, layout, out, temperatures, allow_extreme_temperatures, seed, batch,
-                      device, expect_method, quiet):
+                      device, formats, sensor, workers, expect_method, quiet, class_map, source_classes_path, rgb_dir,
+                      labels_dir, thermal_dir):
     """Synthesize thermal images (°C) for new inputs at the temperatures you choose.
 
-    Writes OUT/<split>/{JPEGImages,SegmentationClass,SegmentationObject,ThermalImages,Previews};
-    the output keeps each input's size and can be prepared and trained on directly.
+    Writes OUT/<split>/{JPEGImages,SegmentationClass,SegmentationObject} and, per --format,
+    ThermalImages (npy), Thermal16 (tiff16), Thermal8 (png8) and Previews. The output keeps each
+    input's size (or the --sensor size) and can be prepared and trained on directly. A rerun skips
+    the images whose outputs all exist. Under torchrun each rank translates its own share.
     """
     from layergan.compat import resolve_device
-    from layergan.translate import translate
+    from layergan.translate import shard, translate
+    from layergan.translate.camera import parse_formats, parse_sensor
 
+    rank, world = shard()
     device = resolve_device(device)
-    echo_err(f"device: {device}")
+    if world > 1 and device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = resolve_device(f"cuda:{os.environ['LOCAL_RANK']}")  # one GPU per rank
+    echo_err(f"device: {device}" + (f" (rank {rank} of {world})" if world > 1 else ""))
+    folders = folder_spec(layout, rgb_dir, labels_dir, thermal_dir, need_thermal=False)
     result = translate(checkpoint, input_root, out, layout, temperatures, seed, batch, device, progress=not quiet,
-                       expect_method=expect_method, allow_extreme=allow_extreme_temperatures, warn=echo_err)
+                       expect_method=expect_method, allow_extreme=allow_extreme_temperatures, warn=echo_err,
+                       formats=parse_formats(formats), sensor=parse_sensor(sensor), class_map=class_map,
+                       source_classes=load_source_classes(source_classes_path), folders=folders, workers=workers)
     click.echo(f"translated {result['images']} images to {out} ({result['images_per_s']:.1f} images/s)")

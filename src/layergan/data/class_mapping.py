@@ -46,6 +46,18 @@ def identity_mapping(source_names: tuple[str, ...]) -> ClassMapping:
     return ClassMapping(tuple(source_names), lookup, ())
 
 
+def mapping_by_name(source_names: tuple[str, ...], names: dict[str, str], target: ClassList) -> ClassMapping:
+    """A built-in mapping {source name: target name}; entries whose target the output lacks become background."""
+    lookup = np.zeros(256, dtype=np.uint8)
+    lookup[VOID_LABEL] = VOID_LABEL
+    mapped = set()
+    for source, name in names.items():
+        if name in target.names:
+            lookup[source_names.index(source)] = target.names.index(name)
+            mapped.add(source_names.index(source))
+    return ClassMapping(tuple(source_names), lookup, tuple(i for i in range(len(source_names)) if i not in mapped))
+
+
 def load_class_map(path: str | Path, source_names: tuple[str, ...], target: ClassList) -> ClassMapping:
     """Read a --class-map YAML; errors name the file and the bad entry."""
     path = Path(path)

@@ -112,8 +112,9 @@ class ItemBuilder:
         hw, (top, left) = self.geometry(height, width, rng)
         s = self.size
         continuous = torch.empty(height, width, 4)
-        continuous[..., :3] = torch.from_numpy(raw["rgb"])
-        continuous[..., 3] = torch.from_numpy(raw["thermal"])
+        frame = continuous.numpy()  # filled through numpy: the inputs may be read-only arrays
+        frame[..., :3] = raw["rgb"]
+        frame[..., 3] = raw["thermal"]
         smooth = torch.zeros(4, s, s)
         y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + s, hw[0]), min(left + s, hw[1])
         smooth[:, y0 - top:y1 - top, x0 - left:x1 - left] = _resize(continuous, hw)[:, y0:y1, x0:x1]
@@ -132,7 +133,7 @@ class ItemBuilder:
         class_ids = torch.from_numpy(class_map.astype(np.int64))
         masks = (class_ids[None] == self.class_ids).float() * valid  # void (255) is in no mask
         segments = class_ids * SEGMENT_STRIDE + torch.from_numpy(instance_map)
-        temps = torch.from_numpy(class_temperatures).float()
+        temps = torch.tensor(class_temperatures, dtype=torch.float32)
         t = torch.cat([temps[:, 0].clamp(-CONDITION_LIMIT, CONDITION_LIMIT) / CONDITION_LIMIT * temps[:, 1],
                        temps[:, 1]])
         return {

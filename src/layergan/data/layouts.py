@@ -16,13 +16,15 @@ import numpy as np
 from scipy import ndimage
 
 from layergan.classes import VOID_LABEL
-from layergan.data.public_layouts import (FolderSpec, is_mfnet, is_pst900_split, list_folders, list_mfnet,
-                                          list_pst900, mfnet_splits, read_public_sample)
+from layergan.data.public_layouts import (FolderSpec, cityscapes_splits, is_cityscapes, is_mfnet, is_pst900_split,
+                                          list_cityscapes, list_folders, list_mfnet, list_pst900, mfnet_splits,
+                                          read_public_sample)
 from layergan.data.readers import (RawSample, Reading, SampleRef, read_array, read_class_map, read_instance_map,
                                    read_rgb, read_thermal)
 from layergan.errors import DataError
 
-LAYOUTS = ("voc", "thermalgan", "mfnet", "pst900", "folders")
+LAYOUTS = ("voc", "thermalgan", "mfnet", "pst900", "folders")  # what prepare reads
+INPUT_LAYOUTS = (*LAYOUTS, "cityscapes")  # what translate reads: Cityscapes has no thermal frames
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT_FOLDERS = {
     "voc": ("JPEGImages", "SegmentationClass", "SegmentationObject", "ThermalImages"),
@@ -38,6 +40,8 @@ def is_split_folder(path: Path) -> bool:
 def detect_layout(root: Path, splits: list[str]) -> str:
     if is_mfnet(root):
         return "mfnet"
+    if is_cityscapes(root):
+        return "cityscapes"
     for split in splits:
         if (root / split / "JPEGImages").is_dir():
             return "voc"
@@ -46,8 +50,8 @@ def detect_layout(root: Path, splits: list[str]) -> str:
         if is_pst900_split(root / split):
             return "pst900"
     raise DataError(f"{root}: unknown or empty layout; expected <split>/JPEGImages,SegmentationClass,... (VOC), "
-                    f"<split>/TV,IR_32,LABEL_TEMP (ThermalGAN), images/,labels/,train.txt (MFNet) or "
-                    f"<split>/rgb,labels,thermal (PST900) for splits {','.join(splits)}; for other folders pass "
+                    f"<split>/TV,IR_32,LABEL_TEMP (ThermalGAN), images/,labels/,train.txt (MFNet), "
+                    f"<split>/rgb,labels,thermal (PST900) or leftImg8bit/,gtFine/ (Cityscapes) for splits {','.join(splits)}; for other folders pass "
                     "--layout folders with --rgb-dir, --labels-dir and --thermal-dir")
 
 
@@ -55,6 +59,8 @@ def layout_splits(root: Path, layout: str, folders: FolderSpec | None = None) ->
     """The splits a source has, without being told: MFNet's lists, or the split folders."""
     if layout == "mfnet":
         return mfnet_splits(root)
+    if layout == "cityscapes":
+        return cityscapes_splits(root)
     if layout == "folders":
         if folders is None or not folders.has_splits:
             return ("train",)
@@ -66,6 +72,8 @@ def layout_splits(root: Path, layout: str, folders: FolderSpec | None = None) ->
 def split_exists(root: Path, split: str, layout: str, folders: FolderSpec | None = None) -> bool:
     if layout == "mfnet":
         return (root / f"{split}.txt").is_file()
+    if layout == "cityscapes":
+        return (root / "leftImg8bit" / split).is_dir()
     if layout == "folders":
         return folders is not None and (root / folders.rgb_dir.replace("{split}", split)).is_dir()
     return (root / split).is_dir()
@@ -87,6 +95,8 @@ def list_samples(root: str | Path, split: str, layout: str, need_thermal: bool =
         return list_mfnet(root, split, need_thermal)
     if layout == "pst900":
         return list_pst900(root, split, need_thermal)
+    if layout == "cityscapes":
+        return list_cityscapes(root, split)
     if layout == "folders":
         if folders is None:
             raise DataError("--layout folders needs --rgb-dir and --labels-dir (and --thermal-dir to prepare)")
@@ -147,7 +157,7 @@ def _thermalgan_labels(path: Path, num_classes: int) -> tuple[np.ndarray, np.nda
 
 def read_sample(ref: SampleRef, reading: Reading) -> RawSample:
     """One sample in `reading.classes`, its thermal frame converted with `reading.units`."""
-    if ref.layout in ("mfnet", "pst900", "folders"):
+    if ref.layout in ("mfnet", "pst900", "folders", "cityscapes"):
         return read_public_sample(ref, reading)
     classes, tolerance = reading.classes, reading.tolerance
     rgb = read_rgb(ref.rgb)

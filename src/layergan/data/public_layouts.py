@@ -6,11 +6,14 @@ MFNet (Ha et al. 2017):  <root>/images/<id>.png  RGBA 640x480, thermal in the 4t
 PST900 (Shivakumar et al. 2020):
                          <root>/<split>/{rgb,thermal,thermal_raw,labels}/<id>.png; thermal is 8-bit
                          AGC, thermal_raw 16-bit (preferred when present); labels class index
+Cityscapes (Cordts et al. 2016), for translate: leftImg8bit/<split>/<city>/<id>_leftImg8bit.png with
+                         gtFine/<split>/<city>/<id>_gtFine_labelIds.png and, when present,
+                         <id>_gtFine_instanceIds.png (id // 1000 = class, id % 1000 = instance)
 folders:                 --rgb-dir, --thermal-dir and --labels-dir (relative to the root; `{split}` in
                          a path is replaced by the split's name); labels class-index or palette PNGs,
                          the class list from --source-classes
 
-None of them has instance masks: instances are the connected components of each class.
+Without instance masks, instances are the connected components of each class.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from layergan.errors import DataError
 
 MFNET_CLASSES = ("unlabeled", "car", "person", "bike", "curve", "car_stop", "guardrail", "color_cone", "bump")
 PST900_CLASSES = ("background", "fire_extinguisher", "backpack", "hand_drill", "survivor")
-SOURCE_CLASSES = {"mfnet": MFNET_CLASSES, "pst900": PST900_CLASSES}
+CITYSCAPES_CLASSES = (  # labelIds 0..33
+    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
+    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
+    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle")
+# onto the built-in classes; everything else becomes background. --class-map overrides it.
+CITYSCAPES_TO_MODEL = {"person": "person", "rider": "person", "car": "car", "truck": "truck", "bus": "bus",
+                       "building": "building", "road": "road", "vegetation": "tree"}
+SOURCE_CLASSES = {"mfnet": MFNET_CLASSES, "pst900": PST900_CLASSES, "cityscapes": CITYSCAPES_CLASSES}
 PST900_FOLDERS = ("rgb", "labels", "thermal")
 DEFAULT_SPLITS = ("train", "val", "test")
 
@@ -49,6 +60,46 @@ class FolderSpec:
 
 def is_mfnet(root: Path) -> bool:
     return (root / "images").is_dir() and (root / "labels").is_dir() and any(root.glob("*.txt"))
+
+
+def is_cityscapes(root: Path) -> bool:
+    return (root / "leftImg8bit").is_dir() and (root / "gtFine").is_dir()
+
+
+def cityscapes_splits(root: Path) -> tuple[str, ...]:
+    return tuple(d.name for d in sorted((root / "leftImg8bit").iterdir()) if d.is_dir())
+
+
+def list_cityscapes(root: Path, split: str):
+    folder = root / "leftImg8bit" / split
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found (layout cityscapes)")
+    images = sorted(folder.glob("*/*_leftImg8bit.png"))
+    if not images:
+        raise DataError(f"{folder}: no <city>/*_leftImg8bit.png images found")
+    refs, problems = [], []
+    for image in images:
+        base = image.name.removesuffix("_leftImg8bit.png")
+        labels = root / "gtFine" / split / image.parent.name / f"{base}_gtFine_labelIds.png"
+        instances = labels.with_name(f"{base}_gtFine_instanceIds.png")
+        if not labels.exists():
+            problems.append((str(image), f"missing its label partner {labels}"))
+        else:
+            refs.append(SampleRef(base, split, image, labels, instances if instances.exists() else None, None,
+                                  "cityscapes"))
+    return refs, problems
+
+
+def cityscapes_instances(path: Path, class_map: np.ndarray) -> np.ndarray:
+    """Instance ids from *_instanceIds.png: the full id (class * 1000 + k) where it is >= 1000, else none.
+
+    The full id stays unique when two source classes (person, rider) map onto one class.
+    """
+    ids = np.asarray(open_image(path)).astype(np.int64)
+    if ids.shape != class_map.shape:
+        raise DataError(f"{path}: sizes differ: {ids.shape[1]}x{ids.shape[0]} here, {class_map.shape[1]}x"
+                        f"{class_map.shape[0]} in its labelIds")
+    return np.where(ids >= 1000, ids, 0).astype(np.int32)
 
 
 def is_pst900_split(folder: Path) -> bool:
@@ -141,7 +192,7 @@ def _labels(path: Path, reading: Reading):
 
 
 def read_public_sample(ref: SampleRef, reading: Reading) -> RawSample:
-    """One MFNet, PST900 or folders sample, thermal converted with `reading.units`."""
+    """One MFNet, PST900, Cityscapes or folders sample, thermal converted with `reading.units`."""
     thermal, dtype = None, None
     if ref.layout == "mfnet":
         mode, bands = image_bands(ref.rgb)
@@ -166,4 +217,8 @@ def read_public_sample(ref: SampleRef, reading: Reading) -> RawSample:
         if shape is not None and shape != rgb.shape[:2]:
             raise DataError(f"{path}: sizes differ: {shape[1]}x{shape[0]} here, {rgb.shape[1]}x{rgb.shape[0]} in "
                             f"the colour image {ref.rgb.name}")
-    return RawSample(ref, rgb, class_map, connected_instances(class_map), thermal, dtype, remapped)
+    if ref.instances is not None:
+        instances = cityscapes_instances(ref.instances, class_map)
+    else:
+        instances = connected_instances(class_map)
+    return RawSample(ref, rgb, class_map, instances, thermal, dtype, remapped)

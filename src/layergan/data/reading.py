@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from layergan.classes import ClassList, classes_from_names, default_classes
-from layergan.data.class_mapping import load_class_map
-from layergan.data.public_layouts import SOURCE_CLASSES
+from layergan.data.class_mapping import load_class_map, mapping_by_name
+from layergan.data.public_layouts import CITYSCAPES_TO_MODEL, SOURCE_CLASSES
 from layergan.data.readers import Reading
 from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import ConfigError
@@ -46,6 +46,9 @@ def make_reading(layout: str, src: Path, target: ClassList | None = None, class_
                               "labels pixels with the output classes' colours or ids")
         target = target or classes_in(src)
         return Reading(target, tolerance, units, load_class_map(class_map, source.names, target), source)
+    if layout == "cityscapes":  # the built-in mapping onto whichever of its targets the output classes have
+        target = target or default_classes()
+        return Reading(target, tolerance, units, mapping_by_name(source.names, CITYSCAPES_TO_MODEL, target), source)
     if source is not None:
         if target is not None and target.names != source.names:
             raise ConfigError(f"the data's classes ({', '.join(source.names)}) differ from the output classes "
