@@ -159,3 +159,11 @@ def test_a_model_trains_on_mfnet_classes(tmp_path, tiny_config):  # noqa: F811
     assert result.exit_code == 0, result.output
     window = json.loads((translated / "test/Thermal8/c.json").read_text())
     assert window["unit"] == "units"
+    # nothing claims degrees that are not degrees
+    report = tmp_path / "report"
+    result = cli("evaluate", "--runs", tmp_path / "run", "--data", tmp_path / "out", "--out", report, "--no-fid",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    text = (report / "report.md").read_text()
+    assert "MAE units" in text and "°C" not in text
+    assert json.loads((report / "metrics.json").read_text())["unit"] == "units"

@@ -57,8 +57,9 @@ def thermal_range(frames: Sequence[np.ndarray]) -> tuple[float, float]:
 
 
 def save_grid(path: str | Path, rows: Sequence[Sequence[np.ndarray]], column_titles: Sequence[str],
-              thermal_columns: Sequence[int], title: str | None = None, cell_inches: float = 2.2) -> None:
-    """A grid of images, rows x columns. Thermal columns (°C arrays) share one window and a colorbar."""
+              thermal_columns: Sequence[int], title: str | None = None, cell_inches: float = 2.2,
+              unit: str = "°C") -> None:
+    """A grid of images, rows x columns. Thermal columns (°C or `unit` arrays) share one window and a colorbar."""
     thermal = [row[c] for row in rows for c in thermal_columns]
     vmin, vmax = thermal_range(thermal) if thermal else (0.0, 1.0)
     n_rows, n_cols = len(rows), len(column_titles)
@@ -78,7 +79,7 @@ def save_grid(path: str | Path, rows: Sequence[Sequence[np.ndarray]], column_tit
                 ax.set_title(column_titles[c], fontsize=9)
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.01)
-        bar.set_label("temperature (°C)")
+        bar.set_label(f"temperature ({unit})")
     if title:
         fig.suptitle(title, fontsize=10)
     buffer = io.BytesIO()

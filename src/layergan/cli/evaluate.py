@@ -11,7 +11,8 @@ import click
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--fid-weights", type=click.Path(dir_okay=False),
               help="pytorch-fid Inception weights [default: torch hub cache, checkpoints/pt_inception-2015-12-05-6726825d.pth].")
-@click.option("--fid-window", default="-20,60", show_default=True, help="°C window mapped to 0..255 for FID.")
+@click.option("--fid-window", help="LOW,HIGH window mapped to 0..255 for FID [default: -20,60 °C; for uncalibrated "
+                                   "data, the range of the training objects' mean values].")
 @click.option("--no-fid", is_flag=True, help="Skip FID; compute the temperature metrics only.")
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1), help="Batch size.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
@@ -23,13 +24,15 @@ def evaluate_command(runs, data, split, out, fid_weights, fid_window, no_fid, ba
     from layergan.errors import ConfigError
     from layergan.evaluation.evaluate import evaluate
 
-    try:
-        lo, hi = (float(v) for v in fid_window.split(","))
-        assert hi > lo
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--fid-window must be LOW,HIGH in °C with LOW < HIGH, got {fid_window!r}") from None
+    window = None
+    if fid_window is not None:
+        try:
+            window = tuple(float(v) for v in fid_window.split(","))
+            assert len(window) == 2 and window[1] > window[0]
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--fid-window must be LOW,HIGH with LOW < HIGH, got {fid_window!r}") from None
     device = resolve_device(device)
     click.echo(f"device: {device}", err=True)
-    evaluate(list(runs), data, out, split, fid_weights, not no_fid, (lo, hi), batch, device, progress=not quiet,
+    evaluate(list(runs), data, out, split, fid_weights, not no_fid, window, batch, device, progress=not quiet,
              warn=lambda message: click.echo(message, err=True))
     click.echo(f"report: {out}/report.html")

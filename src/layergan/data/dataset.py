@@ -22,6 +22,7 @@ from layergan.data.encoding import CONDITION_LIMIT, TemperatureEncoding
 from layergan.data.labels import (SEGMENT_STRIDE, edge_marked_indices, object_edges, segment_colours,
                                   thermal_segmentation)
 from layergan.data.sample_file import FORMAT_VERSION, read_sample_file
+from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import DataError
 
 SHORT_SIDE_RANGE = (380, 480)  # at 512 px output, from the paper
@@ -167,6 +168,7 @@ class PreparedDataset(Dataset):
             raise DataError(f"{root}: no split {split!r}; available: {', '.join(self.meta['splits'])}")
         self.entries = json.loads((self.root / self.meta["splits"][split]["index"]).read_text())
         self.classes = ClassList.from_dict(self.meta, source=str(self.root / "meta.json"))
+        self.units = ThermalUnits.from_dict(self.meta.get("thermal_units"))  # °C, or uncalibrated units
         self.builder = ItemBuilder(self.classes, size, encoding)
         self.size, self.encoding, self.augment, self.seed = size, encoding, augment, seed
 

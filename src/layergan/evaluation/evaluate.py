@@ -9,8 +9,10 @@ import numpy as np
 from tqdm import tqdm
 
 from layergan.data.batch import collate
-from layergan.data.dataset import PreparedDataset
+from layergan.data.dataset import PreparedDataset, load_meta
 from layergan.data.encoding import RESIDUAL
+from layergan.data.thermal_units import ThermalUnits
+from layergan.errors import DataError
 from layergan.evaluation import fid
 from layergan.evaluation.grids import to_rgb_image
 from layergan.evaluation.metrics import TemperatureMetrics
@@ -39,9 +41,23 @@ def real_fid_stats(model, dataset, key_parts, batch_size, device):
     return mu, sigma
 
 
+def default_window(meta: dict) -> tuple[float, float]:
+    """FID's 8-bit window: -20..60 °C; for uncalibrated units, the range of the training objects' means, +-10%."""
+    if ThermalUnits.from_dict(meta.get("thermal_units")).calibrated:
+        return fid.FID_WINDOW
+    stats = [s for s in meta.get("class_statistics", {}).values() if s.get("min") is not None]
+    if not stats:
+        raise DataError("no class statistics in meta.json to derive an FID window from; give --fid-window LOW,HIGH")
+    low, high = min(s["min"] for s in stats), max(s["max"] for s in stats)
+    margin = 0.1 * max(high - low, 1.0)
+    return (low - margin, high + margin)
+
+
 def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weights: str | None = None,
-             use_fid: bool = True, window=fid.FID_WINDOW, batch_size: int = 8, device="cpu",
+             use_fid: bool = True, window=None, batch_size: int = 8, device="cpu",
              grid_samples: int = 4, progress: bool = True, warn=print) -> dict:
+    """`window`: the FID window in the data's units; None = default_window."""
+    window = tuple(window) if window is not None else default_window(load_meta(data))
     out = make_dirs(out)
     inception = fid.build_inception(fid_weights, device) if use_fid else None
     results, predictions, grid_size = {}, {}, 0
@@ -72,16 +88,17 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
         results[name] = result
         predictions[name] = shown
     # The input columns come from the largest run size; every prediction is letterboxed the same way.
-    grid = _grid(out / "grid.png", PreparedDataset(data, split, grid_size, RESIDUAL, augment=False), predictions,
-                 grid_samples)
-    report = {"split": split, "fid_window_celsius": list(window), "runs": results}
+    shown_data = PreparedDataset(data, split, grid_size, RESIDUAL, augment=False)
+    unit = shown_data.units.symbol
+    grid = _grid(out / "grid.png", shown_data, predictions, grid_samples, unit)
+    report = {"split": split, "unit": unit, "fid_window": list(window), "runs": results}
     write_json(out / "metrics.json", report)
     write_text(out / "report.md", _markdown(report, grid.name))
     write_text(out / "report.html", _html(report, grid.name))
     return report
 
 
-def _grid(path: Path, dataset, predictions: dict, count: int) -> Path:
+def _grid(path: Path, dataset, predictions: dict, count: int, unit: str) -> Path:
     rows = []
     for i in range(min(count, len(dataset))):
         item = dataset[i]
@@ -89,11 +106,11 @@ def _grid(path: Path, dataset, predictions: dict, count: int) -> Path:
                      *[p[i] for p in predictions.values()]])
     thermal_columns = list(range(2, 3 + len(predictions)))
     save_grid(path, rows, ["RGB", "segmentation", "ground truth", *predictions], thermal_columns,
-              title="test split, shared °C window")
+              title=f"test split, shared {unit} window", unit=unit)
     return path
 
 
-COLUMNS = (("fid", "FID"), ("mae", "MAE °C"), ("rmse", "RMSE °C"), ("object_mean_error", "object-mean err °C"),
+COLUMNS = (("fid", "FID"), ("mae", "MAE {unit}"), ("rmse", "RMSE {unit}"), ("object_mean_error", "object-mean err {unit}"),
            ("ssim", "SSIM"), ("psnr", "PSNR dB"))
 
 
@@ -102,7 +119,7 @@ def _fmt(value) -> str:
 
 
 def _table_rows(report):
-    header = ["method", *[c[1] for c in COLUMNS], "step", "images"]
+    header = ["method", *[c[1].format(unit=report["unit"]) for c in COLUMNS], "step", "images"]
     rows = [[name, *[_fmt(r.get(k)) for k, _ in COLUMNS], str(r["step"]), str(r["images"])]
             for name, r in report["runs"].items()]
     return header, rows
@@ -114,9 +131,9 @@ def _markdown(report, grid_name) -> str:
                  for name, r in report["runs"].items()]
     return "\n".join([
         "# layergan evaluation", "",
-        f"Split `{report['split']}`. FID maps °C to 8-bit through the fixed window "
-        f"{report['fid_window_celsius']} °C ('–' = not computed).", "",
-        markdown_table(*_table_rows(report)), "", "## Per-class MAE (°C)", "",
+        f"Split `{report['split']}`. FID maps {report['unit']} to 8-bit through the fixed window "
+        f"{report['fid_window']} {report['unit']} ('–' = not computed).", "",
+        markdown_table(*_table_rows(report)), "", f"## Per-class MAE ({report['unit']})", "",
         markdown_table(["method", *classes], per_class), "", f"![grid]({grid_name})", ""])
 
 
@@ -127,5 +144,5 @@ def _html(report, grid_name) -> str:
     return (f"<!doctype html><meta charset='utf-8'><title>layergan report</title>"
             f"<style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border:1px solid #ccc}}</style>"
             f"<h1>layergan evaluation</h1><p>split {html.escape(report['split'])}, FID window "
-            f"{report['fid_window_celsius']} °C</p><table><tr>{head}</tr>{body}</table>"
+            f"{report['fid_window']} {html.escape(report['unit'])}</p><table><tr>{head}</tr>{body}</table>"
             f"<h2>Samples</h2><img src='{grid_name}' style='max-width:100%'>")

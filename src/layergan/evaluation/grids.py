@@ -24,6 +24,7 @@ def sample_grid(G, dataset, device, path: Path, title: str, count: int = 4) -> n
     pred = predict_celsius(G, batch, dataset.encoding)
     rows = [[to_rgb_image(batch["rgb"][i]), to_rgb_image(batch["seg"][i]), batch["thermal"][i, 0].cpu().numpy(),
              pred[i, 0].cpu().numpy()] for i in range(len(pred))]
-    save_grid(path, rows, ["input RGB", "segmentation", "ground truth (°C)", "output (°C)"], thermal_columns=[2, 3],
-              title=title)
+    unit = dataset.units.symbol
+    save_grid(path, rows, ["input RGB", "segmentation", f"ground truth ({unit})", f"output ({unit})"],
+              thermal_columns=[2, 3], title=title, unit=unit)
     return np.asarray(Image.open(path).convert("RGB"))

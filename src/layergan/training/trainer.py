@@ -27,6 +27,7 @@ from layergan.classes import ClassList
 from layergan.data.batch import to_device
 from layergan.data.dataset import PreparedDataset, ResumableSampler, load_meta
 from layergan.data.encoding import get_encoding
+from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import CheckpointError, ConfigError, DataError, LayerganError
 from layergan.io import FolderLock, write_text
 from layergan.methods.config import TrainConfig
@@ -98,6 +99,7 @@ class Trainer:
         self.cfg, self.progress, self.monitor = cfg, progress and self.info.is_main, monitor
         self.run_dir = Path(cfg.out)
         self.meta = load_meta(cfg.data)
+        self.unit = ThermalUnits.from_dict(self.meta.get("thermal_units")).symbol  # °C, or units
         self.classes = ClassList.from_dict(self.meta, source=str(Path(cfg.data) / "meta.json"))
         self.lock = FolderLock(self.run_dir, "layergan train").acquire() if self.info.is_main else None
         try:
@@ -304,5 +306,5 @@ class Trainer:
                      "metrics": self.metrics, "world_size": self.info.world_size}
             folder = run_state.save(self.run_dir, self.step, self.G, self.G_ema, self.Ds, self.optimizers, spec,
                                     state, self.cfg.keep_checkpoints, self.cuda)
-            self.log(f"step {self.step}: checkpoint {folder.name}" + (f", held-out MAE {mae:.2f} °C" if mae else ""))
+            self.log(f"step {self.step}: checkpoint {folder.name}" + (f", held-out MAE {mae:.2f} {self.unit}" if mae else ""))
         barrier(self.info)
