@@ -16,6 +16,8 @@ from layergan.errors import DataError
 from layergan.evaluation import fid
 from layergan.evaluation.grids import to_rgb_image
 from layergan.evaluation.metrics import TemperatureMetrics
+from layergan.evaluation.objects import BIN_NAMES, ObjectMetrics
+from layergan.evaluation.realism import RealismMetrics
 from layergan.io import make_dirs, markdown_table, write_json, write_text
 from layergan.models.pretrained import load_generator, predict_celsius
 from layergan.viz import save_grid
@@ -66,18 +68,21 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
         name = f"{loaded.method} ({Path(run).name})"
         dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
         grid_size = max(grid_size, loaded.size)
-        metrics = TemperatureMetrics(dataset.classes.names, window)
+        metrics, realism = TemperatureMetrics(dataset.classes.names, window), RealismMetrics()
+        objects = ObjectMetrics(dataset.classes.names)
         fake_feats, shown = [], []
         for b in tqdm(batches(dataset, batch_size, device), total=-(-len(dataset) // batch_size),
                       desc=f"evaluate {name}", disable=not progress):
             pred = predict_celsius(loaded.G, b, loaded.encoding)
             metrics.update(pred, b["thermal"], b["valid"], b["masks"], b["instances"])
+            realism.update(pred, b["thermal"], b["valid"])
+            objects.update(pred, b["thermal"], b["valid"], b["instances"])
             if inception is not None:
                 filled = pred + (1 - b["valid"]) * window[0]
                 fake_feats.append(fid.features(inception, fid.to_uint8_rgb(filled, window)))
             if len(shown) < grid_samples:
                 shown += [p[0].cpu().numpy() for p in pred[: grid_samples - len(shown)]]
-        result = metrics.result()
+        result = {**metrics.result(), **realism.result(), **objects.result()}
         result.update(method=loaded.method, run=str(run), checkpoint=str(loaded.folder),
                       step=loaded.state["step"], size=loaded.size, images=len(dataset))
         if inception is not None:
@@ -111,7 +116,8 @@ def _grid(path: Path, dataset, predictions: dict, count: int, unit: str) -> Path
 
 
 COLUMNS = (("fid", "FID"), ("mae", "MAE {unit}"), ("rmse", "RMSE {unit}"), ("object_mean_error", "object-mean err {unit}"),
-           ("ssim", "SSIM"), ("psnr", "PSNR dB"))
+           ("ssim", "SSIM"), ("psnr", "PSNR dB"), ("swd", "SWD x1e3"), ("spectrum_distance", "spectrum dist"),
+           ("contrast_error", "contrast err {unit}"))
 
 
 def _fmt(value) -> str:
@@ -132,9 +138,28 @@ def _markdown(report, grid_name) -> str:
     return "\n".join([
         "# layergan evaluation", "",
         f"Split `{report['split']}`. FID maps {report['unit']} to 8-bit through the fixed window "
-        f"{report['fid_window']} {report['unit']} ('–' = not computed).", "",
+        f"{report['fid_window']} {report['unit']} ('–' = not computed). SWD (sliced Wasserstein distance of "
+        "Laplacian-pyramid patches, averaged over scales) and the spectrum distance (log10 radial power) "
+        "need no downloaded weights; lower is more realistic (docs/benchmarks.md).", "",
         markdown_table(*_table_rows(report)), "", f"## Per-class MAE ({report['unit']})", "",
-        markdown_table(["method", *classes], per_class), "", f"![grid]({grid_name})", ""])
+        markdown_table(["method", *classes], per_class), "",
+        "## SWD per scale (x1e3, finest first)", "", markdown_table(*_swd_rows(report)), "",
+        f"## Small objects: MAE ({report['unit']}) by object area (share of the valid frame)", "",
+        markdown_table(*_area_rows(report)), "", f"![grid]({grid_name})", ""])
+
+
+def _swd_rows(report):
+    scales = max((len(r.get("swd_per_scale") or []) for r in report["runs"].values()), default=0)
+    rows = [[name, *[_fmt(v) for v in r.get("swd_per_scale") or []]] for name, r in report["runs"].items()]
+    return ["method", *[f"level {k}" for k in range(scales)]], rows
+
+
+def _area_rows(report):
+    header, rows = ["method", "class", *BIN_NAMES, "objects per bin"], []
+    for name, r in report["runs"].items():
+        for cls, bins in (r.get("mae_by_object_area") or {}).items():
+            rows.append([name, cls, *[_fmt(bins.get(b)) for b in BIN_NAMES], str(bins.get("objects"))])
+    return header, rows
 
 
 def _html(report, grid_name) -> str:
