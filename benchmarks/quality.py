@@ -77,13 +77,14 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
                       *[arg for r in runs for arg in ("--runs", r)]])
         table = json.loads((report / "metrics.json").read_text())
         reference = _r_alone(data, settings.size)
+        oracle = _oracle(data, settings)
         translate = run_measured(["layergan", "translate", "--checkpoint", runs[methods.index("layergan")]
                                   if "layergan" in methods else runs[0], "--input", str(raw), "--out",
                                   str(root / "translated"), "--temperatures", "auto", "--quiet"])
     speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
     result = {"profile": profile, "seed": SEED, "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
                                                            "size": settings.scene_size},
-              "training": rows, "evaluation": _evaluation_rows(table) + [reference],
+              "training": rows, "evaluation": _with_headroom(_evaluation_rows(table) + [reference, oracle]),
               "translate": {"images": settings.train_scenes + settings.test_scenes,
                             "images_per_s": float(speed.group(1)) if speed else None,
                             "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
@@ -100,12 +101,60 @@ def _r_alone(data: Path, size: int) -> dict:
     from layergan.evaluation.evaluate import batches
     from layergan.evaluation.metrics import TemperatureMetrics
 
+    from layergan.evaluation.objects import ObjectMetrics
+    from layergan.evaluation.realism import RealismMetrics
+
     dataset = PreparedDataset(data, "test", size, RESIDUAL, augment=False)
-    metrics = TemperatureMetrics(dataset.classes.names)
+    metrics, realism = TemperatureMetrics(dataset.classes.names), RealismMetrics()
+    objects = ObjectMetrics(dataset.classes.names)
     for b in batches(dataset, 8):
         metrics.update(b["r_celsius"], b["thermal"], b["valid"], b["masks"], b["instances"])
-    return _evaluation_row({**metrics.result(), "method": "reference: output = R (no network)", "step": 0,
-                            "images": len(dataset)})
+        realism.update(b["r_celsius"], b["thermal"], b["valid"])
+        objects.update(b["r_celsius"], b["thermal"], b["valid"], b["instances"])
+    return _evaluation_row({**metrics.result(), **realism.result(), **objects.result(),
+                            "method": "reference: output = R (no network)", "step": 0, "images": len(dataset)})
+
+
+def _oracle(data: Path, settings: Profile) -> dict:
+    """The best prediction the inputs allow (synth's noiseless parts through the optics), through the same
+    letterbox as every method: the floor of every error metric."""
+    from layergan.data.batch import collate
+    from layergan.data.dataset import PreparedDataset
+    from layergan.data.encoding import RESIDUAL
+    from layergan.data.sample_file import read_sample_file
+    from layergan.data.synth import oracle_frame
+    from layergan.evaluation.metrics import TemperatureMetrics
+    from layergan.evaluation.objects import ObjectMetrics
+    from layergan.evaluation.realism import RealismMetrics
+
+    dataset = PreparedDataset(data, "test", settings.size, RESIDUAL, augment=False)
+    metrics, realism = TemperatureMetrics(dataset.classes.names), RealismMetrics()
+    objects = ObjectMetrics(dataset.classes.names)
+    width, height = settings.scene_size
+    for start in range(0, len(dataset), 8):
+        real, best = [], []
+        for index in range(start, min(start + 8, len(dataset))):
+            entry = dataset.entries[index]
+            raw = read_sample_file(data / entry["file"])
+            scene = int(entry["id"].rsplit("_", 1)[1])  # synth's ids: test_000003
+            real.append(dataset[index])
+            best.append(dataset.builder.make_item({**raw, "thermal": oracle_frame(SEED, "test", scene, height, width)},
+                                                  None))
+        b, o = collate(real), collate(best)
+        metrics.update(o["thermal"], b["thermal"], b["valid"], b["masks"], b["instances"])
+        realism.update(o["thermal"], b["thermal"], b["valid"])
+        objects.update(o["thermal"], b["thermal"], b["valid"], b["instances"])
+    return _evaluation_row({**metrics.result(), **realism.result(), **objects.result(), "step": 0,
+                            "method": "reference: oracle (noiseless scene, no network)", "images": len(dataset)})
+
+
+def _with_headroom(rows: list[dict]) -> list[dict]:
+    """headroom = (MAE - oracle) / (output = R - oracle): 0 at the limit, 1 no better than painting object means."""
+    oracle = next(r["mae"] for r in rows if "oracle" in r["method"])
+    r_alone = next(r["mae"] for r in rows if "output = R" in r["method"])
+    for row in rows:
+        row["headroom"] = round((row["mae"] - oracle) / (r_alone - oracle), 3) if r_alone > oracle else None
+    return rows
 
 
 def _evaluation_rows(table: dict) -> list[dict]:
@@ -113,7 +162,8 @@ def _evaluation_rows(table: dict) -> list[dict]:
 
 
 def _evaluation_row(result: dict) -> dict:
-    columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid")
+    columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid", "swd", "spectrum_distance",
+               "contrast_error")
     row = {"method": result["method"], "step": result["step"], "images": result["images"]}
     row.update({c: round(result[c], 3) for c in columns if result.get(c) is not None})
     per_class = result.get("per_class", {})

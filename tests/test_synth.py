@@ -168,3 +168,26 @@ def test_help_explains_every_option():
     for option in ("--out", "--train", "--test", "--size", "--seed", "--workers", "--overwrite"):
         assert option in text
     assert "synth-data" in run_cli("--help").output
+
+
+def test_the_oracle_is_regenerated_exactly_and_beats_output_r_on_every_scene():
+    """The oracle (noiseless parts through the optics) is the floor: no better prediction exists from the inputs,
+    and it is never worse than painting each object's true mean (output = R)."""
+    from layergan.data.labels import derive_labels, thermal_segmentation
+    from layergan.data.synth import make_scene, oracle_frame
+
+    gaps = []
+    for index in range(6):
+        scene = make_scene(7, "test", index, 72, 96)
+        oracle = oracle_frame(7, "test", index, 72, 96)
+        assert oracle.tobytes() == scene.oracle.tobytes()  # from the seed alone, bit for bit
+        valid = scene.class_map != 255
+        objects = derive_labels(scene.class_map, scene.instance_map, scene.thermal, 9).objects
+        r = thermal_segmentation(scene.class_map, scene.instance_map, objects)
+        oracle_mae = np.abs(oracle - scene.thermal)[valid].mean()
+        r_mae = np.abs(r - scene.thermal)[valid].mean()
+        assert oracle_mae <= r_mae
+        gaps.append(r_mae - oracle_mae)
+        residual = scene.thermal - oracle  # texture and sensor noise only: no object structure left
+        assert abs(residual[valid].mean()) < 0.5
+    assert np.mean(gaps) > 0.1

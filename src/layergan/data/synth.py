@@ -50,6 +50,7 @@ class Scene:
     class_map: np.ndarray  # (H, W) uint8
     instance_map: np.ndarray  # (H, W) uint8, 0 = no instance
     thermal: np.ndarray  # (H, W) float32 °C, after optics and sensor noise
+    oracle: np.ndarray  # (H, W) float32 °C: the noiseless part temperatures through the same optics
     part_map: np.ndarray  # (H, W) uint8 Part
     ambient: float
     is_day: bool
@@ -301,6 +302,8 @@ class SceneGenerator:
         scene_t = cv.temp + cv.amp * texture
         sigma = rn.uniform(0.6, 1.2) * max(h, w) / 640  # optical blur, in pixels at this size
         thermal = ndimage.gaussian_filter(scene_t, sigma=sigma, mode="nearest")
+        # the best prediction the inputs allow: texture and sensor noise are unpredictable from RGB and labels
+        oracle = ndimage.gaussian_filter(cv.temp, sigma=sigma, mode="nearest")
         thermal += rn.normal(0, 0.08, (h, w)).astype(np.float32)  # temporal sensor noise (NETD)
         thermal += rn.normal(0, 0.05, (1, w)).astype(np.float32)  # column fixed-pattern noise
         light = 1.0 if self.is_day else 0.45
@@ -311,6 +314,7 @@ class SceneGenerator:
             class_map=cv.cls,
             instance_map=cv.inst,
             thermal=thermal.astype(np.float32),
+            oracle=oracle.astype(np.float32),
             part_map=cv.part,
             ambient=self.ambient,
             is_day=self.is_day,
@@ -326,3 +330,8 @@ def scene_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
 
 def make_scene(seed: int, split: str, index: int, height: int, width: int) -> Scene:
     return SceneGenerator(height, width)(scene_seed(seed, split, index))
+
+
+def oracle_frame(seed: int, split: str, index: int, height: int, width: int) -> np.ndarray:
+    """The oracle of a written scene, regenerated from its seed (nothing extra is stored)."""
+    return make_scene(seed, split, index, height, width).oracle
