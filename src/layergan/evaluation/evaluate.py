@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from layergan.data.batch import collate
@@ -18,6 +19,7 @@ from layergan.evaluation.grids import to_rgb_image
 from layergan.evaluation.metrics import TemperatureMetrics
 from layergan.evaluation.objects import BIN_NAMES, ObjectMetrics
 from layergan.evaluation.realism import RealismMetrics
+from layergan.evaluation.utility import UtilityScore, labels_of
 from layergan.io import make_dirs, markdown_table, write_json, write_text
 from layergan.models.pretrained import load_generator, predict_celsius
 from layergan.viz import save_grid
@@ -55,11 +57,36 @@ def default_window(meta: dict) -> tuple[float, float]:
     return (low - margin, high + margin)
 
 
+def frames_and_labels(dataset, batch_size: int, device, G=None, encoding=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's real frames (or, with G, G's frames for the same scenes and temperatures) and class labels."""
+    frames, labels = [], []
+    for b in batches(dataset, batch_size, device):
+        frames.append((b["thermal"] if G is None else predict_celsius(G, b, encoding)).float().cpu())
+        labels.append(labels_of(b["masks"], b["valid"]).cpu())
+    return torch.cat(frames), torch.cat(labels)
+
+
+def utility_for(data: str, split: str, size: int, batch_size: int, device, cache: dict, steps: int) -> UtilityScore:
+    """The real-data side of the utility score at `size`, trained once per evaluate call."""
+    if size not in cache:
+        train = PreparedDataset(data, "train", size, RESIDUAL, augment=False)
+        test = PreparedDataset(data, split, size, RESIDUAL, augment=False)
+        cache[size] = UtilityScore(*frames_and_labels(train, batch_size, device),
+                                   *frames_and_labels(test, batch_size, device), len(train.classes), steps)
+    return cache[size]
+
+
 def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weights: str | None = None,
              use_fid: bool = True, window=None, batch_size: int = 8, device="cpu",
-             grid_samples: int = 4, progress: bool = True, warn=print) -> dict:
-    """`window`: the FID window in the data's units; None = default_window."""
-    window = tuple(window) if window is not None else default_window(load_meta(data))
+             grid_samples: int = 4, progress: bool = True, warn=print, utility: int = 0) -> dict:
+    """`window`: the FID window in the data's units; None = default_window. `utility`: when > 0, also train on
+    synthetic and test on real with segmenters of that many steps (evaluation/utility.py; minutes on a CPU)."""
+    meta = load_meta(data)
+    window = tuple(window) if window is not None else default_window(meta)
+    if utility and "train" not in meta["splits"]:
+        raise DataError(f"{data}: --utility needs a train split (the scenes to translate); this dataset has "
+                        f"{', '.join(meta['splits'])}")
+    utility_cache: dict = {}
     out = make_dirs(out)
     inception = fid.build_inception(fid_weights, device) if use_fid else None
     results, predictions, grid_size = {}, {}, 0
@@ -85,6 +112,10 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
         result = {**metrics.result(), **realism.result(), **objects.result()}
         result.update(method=loaded.method, run=str(run), checkpoint=str(loaded.folder),
                       step=loaded.state["step"], size=loaded.size, images=len(dataset))
+        if utility:
+            score = utility_for(data, split, loaded.size, batch_size, device, utility_cache, utility)
+            train = PreparedDataset(data, "train", loaded.size, loaded.encoding, augment=False)
+            result.update(score.score(frames_and_labels(train, batch_size, device, loaded.G, loaded.encoding)[0]))
         if inception is not None:
             key = (loaded.state.get("data_signature"), split, loaded.size, window, fid_weights or "cache")
             mu_r, sig_r = real_fid_stats(inception, dataset, key, batch_size, device)
@@ -117,7 +148,8 @@ def _grid(path: Path, dataset, predictions: dict, count: int, unit: str) -> Path
 
 COLUMNS = (("fid", "FID"), ("mae", "MAE {unit}"), ("rmse", "RMSE {unit}"), ("object_mean_error", "object-mean err {unit}"),
            ("ssim", "SSIM"), ("psnr", "PSNR dB"), ("swd", "SWD x1e3"), ("spectrum_distance", "spectrum dist"),
-           ("contrast_error", "contrast err {unit}"))
+           ("contrast_error", "contrast err {unit}"), ("utility_ratio", "utility (syn/real mIoU)"),
+           ("miou_real_plus_synthetic", "mIoU real+syn"))
 
 
 def _fmt(value) -> str:
@@ -140,12 +172,22 @@ def _markdown(report, grid_name) -> str:
         f"Split `{report['split']}`. FID maps {report['unit']} to 8-bit through the fixed window "
         f"{report['fid_window']} {report['unit']} ('–' = not computed). SWD (sliced Wasserstein distance of "
         "Laplacian-pyramid patches, averaged over scales) and the spectrum distance (log10 radial power) "
-        "need no downloaded weights; lower is more realistic (docs/benchmarks.md).", "",
+        "need no downloaded weights; lower is more realistic (docs/benchmarks.md)."
+        + _utility_sentence(report), "",
         markdown_table(*_table_rows(report)), "", f"## Per-class MAE ({report['unit']})", "",
         markdown_table(["method", *classes], per_class), "",
         "## SWD per scale (x1e3, finest first)", "", markdown_table(*_swd_rows(report)), "",
         f"## Small objects: MAE ({report['unit']}) by object area (share of the valid frame)", "",
         markdown_table(*_area_rows(report)), "", f"![grid]({grid_name})", ""])
+
+
+def _utility_sentence(report) -> str:
+    real = [r["miou_real"] for r in report["runs"].values() if r.get("miou_real") is not None]
+    if not real:
+        return ""
+    return (f" Utility: a small segmenter trained on each run's translations of the training scenes, scored by "
+            f"mIoU on the real test frames, divided by the same segmenter trained on the real frames "
+            f"(mIoU {real[0]:.3f}); 1 = the synthetic frames teach as much as real ones.")
 
 
 def _swd_rows(report):
