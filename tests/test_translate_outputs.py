@@ -118,3 +118,27 @@ def test_camera_conversions():
     assert window["low"] == pytest.approx(1.0, abs=0.01) and window["high"] == pytest.approx(99.0, abs=0.01)
     assert image.min() == 0 and image.max() == 255
     assert parse_sensor("netd=0.05, fpn=0.03,blur=0.8,size=640x512").size == (640, 512)
+
+
+def test_translate_reads_pst900_and_folders_through_class_maps(model, tmp_path):
+    from tests.helpers import index_scene, write_pst900
+
+    write_pst900(tmp_path / "pst", split="test")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("background: road\nsurvivor: person\nbackpack: car\n")
+    result = translate(model, tmp_path / "pst", tmp_path / "o1", "--class-map", mapping)
+    assert result.exit_code == 0, result.output
+    labels = np.minimum(index_scene(seed=0)[0], 4)
+    classes = np.asarray(Image.open(tmp_path / "o1/test/SegmentationClass/a.png"))
+    assert (classes[labels == 2] == CLASSES.index("car")).all()  # backpack -> car
+    assert (classes[labels == 1] == 0).all()  # fire_extinguisher: unmapped -> background
+    folders = tmp_path / "mine"
+    (folders / "rgb").mkdir(parents=True)
+    (folders / "masks").mkdir()
+    Image.fromarray(np.full(labels.shape + (3,), 60, np.uint8)).save(folders / "rgb" / "x.png")
+    Image.fromarray(np.where(labels == 1, 2, 7).astype(np.uint8)).save(folders / "masks" / "x.png")
+    (tmp_path / "classes.yaml").write_text(CLASSES.dump_yaml())
+    result = translate(model, folders, tmp_path / "o2", "--layout", "folders", "--rgb-dir", "rgb", "--labels-dir",
+                       "masks", "--source-classes", tmp_path / "classes.yaml")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "o2/train/ThermalImages/x.npy").shape == labels.shape

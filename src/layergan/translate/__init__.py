@@ -14,6 +14,7 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,10 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
     layout = detect_layout(root, splits) if layout == "auto" else layout
     reading = make_reading(layout, root, classes, class_map, source_classes)
     say_class_coverage(reading, classes, warn)
+    use_thermal = reading.units.symbol == units.symbol
+    if not use_thermal:
+        warn(f"note: the input's thermal frames are {reading.units.kind} and the model's are {units.symbol}: they "
+             "are not read, so --temperatures gt is not available")
     builder = ItemBuilder(classes, loaded.size, loaded.encoding)
     stats = loaded.spec.get("class_statistics", {})
     rank, world = shard()
@@ -156,7 +161,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
             refs, problems = list_samples(root, split, layout, need_thermal=False, folders=folders)
             if problems:
                 raise DataError(f"{problems[0][0]}: {problems[0][1]}")
-            mine = refs[rank::world]
+            mine = refs[rank::world] if use_thermal else [replace(r, thermal=None) for r in refs[rank::world]]
             todo = [r for r in mine if not all(p.exists() for p in finished_paths(out, split, r.id, formats))]
             skipped += len(mine) - len(todo)
             for start in tqdm(range(0, len(todo), batch_size), desc=f"translate {split}", disable=not progress):
