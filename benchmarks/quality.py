@@ -1,9 +1,12 @@
 """Table 1 on the embedded dataset: all five methods, equal budgets, the same held-out test split.
 
 Each method trains with its published defaults (the style-based ones with the CPU profile's widths, as
-in the demo) for the same steps and batch, through `layergan train`; then one `layergan evaluate`
-compares them. Also records training images/s and peak RSS per method, and the held-out L1 of the
-initial and final weights (does it learn?).
+in the demo) for the same steps and batch, through `layergan train`, once per training seed (SEEDS; the
+data are always SEED's); `layergan evaluate --utility` compares them per seed, and the table gives the
+mean and sample std over seeds. Two references without a network (output = R, and the oracle) and the
+headroom column place the methods between them. Also records training images/s and peak RSS per run,
+and the held-out L1 of the initial and final weights (does it learn?). About 25 CPU-minutes per seed on
+2 cores.
 
 Writes benchmarks/results/quality.json and the generated block in docs/training.md.
 """
@@ -16,6 +19,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.common import run_measured, save_result
 from layergan.io import markdown_table
 from layergan.methods.registry import METHODS
@@ -23,8 +28,9 @@ from layergan.pipeline import PROFILES, Profile, run_config
 
 TRAINING_DOC = Path(__file__).parent.parent / "docs" / "training.md"
 BEGIN, END = "<!-- begin generated: python -m benchmarks quality -->", "<!-- end generated -->"
-QUICK = {"profile": "smoke"}
-SEED = 0
+QUICK = {"profile": "smoke", "seeds": (0, 1), "utility_steps": 10}
+SEED = 0  # the data (and the first training seed)
+SEEDS = (0, 1, 2)  # training seeds: the spread of single runs
 PROFILE = "benchmark"  # the demo's dataset and sizes, 250 steps
 
 
@@ -49,42 +55,51 @@ def make_dataset(root: Path, settings: Profile) -> tuple[Path, Path]:
     return raw, data
 
 
-def train(method: str, data: Path, root: Path, settings: Profile, **overrides) -> tuple[Path, dict, dict]:
+def train(method: str, data: Path, root: Path, settings: Profile, seed: int = SEED,
+          **overrides) -> tuple[Path, dict, dict]:
     """One `layergan train` process with the pipeline's config for this method: (run folder, wall/RSS, metrics)."""
     out, config_path = root / "runs" / method, root / f"{method}.yaml"
-    config = dataclasses.replace(run_config(method, data, out, settings, SEED), **overrides)  # unknown keys raise
+    root.mkdir(parents=True, exist_ok=True)
+    config = dataclasses.replace(run_config(method, data, out, settings, seed), **overrides)  # unknown keys raise
     config_path.write_text(config.to_yaml())
     measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
     return out, measured, _final_metrics(out)
 
 
-def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None) -> dict:
+def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None,
+        seeds: tuple[int, ...] = SEEDS, utility_steps: int = 300) -> dict:
+    """Every method once per training seed (the data stay those of SEED); mean and std over the seeds."""
     settings: Profile = PROFILES[profile]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep) if keep else Path(tmp)
         raw, data = make_dataset(root, settings)
-        rows, runs = [], []
-        for method in methods:
-            out, measured, metrics = train(method, data, root, settings)
-            rows.append({"method": method, "steps": settings.steps, "batch": settings.batch, "size": settings.size,
-                         "train_seconds": measured["seconds"], "train_images_per_s": _train_speed(out),
-                         "peak_rss_mib": measured["peak_rss_mib_largest_process"],
-                         "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2),
-                         "held_out_mae_final": round(metrics["held_out_mae_final"], 2)})
-            runs.append(str(out))
-        report = root / "report"
-        run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
-                      *[arg for r in runs for arg in ("--runs", r)]])
-        table = json.loads((report / "metrics.json").read_text())
+        rows, by_seed, layergan_run = [], [], None
+        for seed in seeds:
+            runs = []
+            for method in methods:
+                out, measured, metrics = train(method, data, root / f"seed-{seed}", settings, seed)
+                rows.append({"method": method, "seed": seed, "steps": settings.steps, "batch": settings.batch,
+                             "size": settings.size, "train_seconds": measured["seconds"],
+                             "train_images_per_s": _train_speed(out),
+                             "peak_rss_mib": measured["peak_rss_mib_largest_process"],
+                             "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2),
+                             "held_out_mae_final": round(metrics["held_out_mae_final"], 2)})
+                runs.append(str(out))
+            layergan_run = layergan_run or runs[methods.index("layergan") if "layergan" in methods else 0]
+            report = root / f"report-{seed}"
+            run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
+                          "--utility", "--utility-steps", str(utility_steps),
+                          *[arg for r in runs for arg in ("--runs", r)]])
+            by_seed.append(_evaluation_rows(json.loads((report / "metrics.json").read_text())))
         reference = _r_alone(data, settings.size)
         oracle = _oracle(data, settings)
-        translate = run_measured(["layergan", "translate", "--checkpoint", runs[methods.index("layergan")]
-                                  if "layergan" in methods else runs[0], "--input", str(raw), "--out",
-                                  str(root / "translated"), "--temperatures", "auto", "--quiet"])
+        translate = run_measured(["layergan", "translate", "--checkpoint", layergan_run, "--input", str(raw),
+                                  "--out", str(root / "translated"), "--temperatures", "auto", "--quiet"])
     speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
-    result = {"profile": profile, "seed": SEED, "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
-                                                           "size": settings.scene_size},
-              "training": rows, "evaluation": _with_headroom(_evaluation_rows(table) + [reference, oracle]),
+    result = {"profile": profile, "seed": SEED, "training_seeds": list(seeds),
+              "scenes": {"train": settings.train_scenes, "test": settings.test_scenes, "size": settings.scene_size},
+              "training": rows, "evaluation": _with_headroom(_over_seeds(by_seed) + [reference, oracle]),
+              "evaluation_by_seed": [row | {"seed": seed} for seed, table in zip(seeds, by_seed) for row in table],
               "translate": {"images": settings.train_scenes + settings.test_scenes,
                             "images_per_s": float(speed.group(1)) if speed else None,
                             "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
@@ -157,13 +172,30 @@ def _with_headroom(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def _over_seeds(tables: list[list[dict]]) -> list[dict]:
+    """One row per method: the mean of every metric over the seeds, and its sample std as `<metric>_std`."""
+    rows = []
+    for rows_of_method in zip(*tables):
+        row = {"method": rows_of_method[0]["method"], "seeds": len(rows_of_method),
+               "step": rows_of_method[0]["step"], "images": rows_of_method[0]["images"]}
+        for key in rows_of_method[0]:
+            values = [r.get(key) for r in rows_of_method]
+            if key in row or not all(isinstance(v, (int, float)) for v in values):
+                continue
+            row[key] = round(float(np.mean(values)), 3)
+            if len(values) > 1:
+                row[f"{key}_std"] = round(float(np.std(values, ddof=1)), 3)
+        rows.append(row)
+    return rows
+
+
 def _evaluation_rows(table: dict) -> list[dict]:
     return [_evaluation_row(result) for result in table["runs"].values()]
 
 
 def _evaluation_row(result: dict) -> dict:
     columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid", "swd", "spectrum_distance",
-               "contrast_error")
+               "contrast_error", "utility_ratio", "miou_synthetic", "miou_real_plus_synthetic", "miou_real")
     row = {"method": result["method"], "step": result["step"], "images": result["images"]}
     row.update({c: round(result[c], 3) for c in columns if result.get(c) is not None})
     per_class = result.get("per_class", {})
@@ -178,11 +210,11 @@ def _write_training_block(result: dict) -> None:
              f"({result['scenes']['size'][0]}x{result['scenes']['size'][1]}), every method trained for the same "
              f"budget on this CPU through `layergan train`. Held-out L1 is the MAE in °C on 16 test samples at "
              "the training size, before the first step and after the last.", "",
-             markdown_table(["method", "steps x batch", "size", "held-out MAE initial (°C)", "final (°C)",
+             markdown_table(["method", "seed", "steps x batch", "size", "held-out MAE initial (°C)", "final (°C)",
                              "train time (s)", "images/s"],
-                            [[r["method"], f"{r['steps']} x {r['batch']}", r["size"], r["held_out_mae_initial"],
-                              r["held_out_mae_final"], r["train_seconds"], r["train_images_per_s"]]
-                             for r in result["training"]]),
+                            [[r["method"], r.get("seed", result["seed"]), f"{r['steps']} x {r['batch']}", r["size"],
+                              r["held_out_mae_initial"], r["held_out_mae_final"], r["train_seconds"],
+                              r["train_images_per_s"]] for r in result["training"]]),
              "", "The full Table-1 comparison of these runs is in [benchmarks.md](benchmarks.md) (quality).", "", END]
     text = TRAINING_DOC.read_text()
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)

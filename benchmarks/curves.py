@@ -1,0 +1,62 @@
+"""Longer runs of the three style-based methods: held-out MAE, SWD and the object contrast error every 250
+steps up to 1,000, on the quality benchmark's data and seed; a PNG of each metric against step.
+
+Writes benchmarks/results/curves.json and docs/images/curves.png. About 1.5 CPU-hours on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import run_measured, save_result
+from benchmarks.quality import PROFILE, SEED, make_dataset, train
+from layergan.pipeline import PROFILES
+
+METHODS = ("seg2thermal", "layergan-reduced", "layergan")
+METRICS = (("mae", "held-out MAE (°C)"), ("swd", "SWD x1e3"), ("contrast_error", "contrast error (°C)"))
+PLOT = Path(__file__).parent.parent / "docs" / "images" / "curves.png"
+QUICK = {"steps": 4, "every": 2, "profile": "smoke"}
+
+
+def plot(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.2), constrained_layout=True)
+    for ax, (key, label) in zip(axes, METRICS):
+        for method, points in curves.items():
+            ax.plot([p["step"] for p in points], [p.get(key) for p in points], marker="o", label=method)
+        ax.set_xlabel("step")
+        ax.set_title(label, fontsize=10)
+    axes[0].legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+
+
+def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
+    settings = PROFILES[profile]
+    curves = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _, data = make_dataset(root, settings)
+        for method in METHODS:
+            out, _, _ = train(method, data, root, settings, SEED, steps=steps, checkpoint_every=every,
+                              keep_checkpoints=steps // every + 1)
+            checkpoints = sorted(out.glob("ckpt-*"))
+            report = root / f"report-{method}"
+            run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
+                          *[arg for c in checkpoints for arg in ("--runs", str(c))]])
+            table = json.loads((report / "metrics.json").read_text())["runs"]
+            curves[method] = [{"step": r["step"], **{k: round(r[k], 3) for k, _ in METRICS if r.get(k) is not None}}
+                              for r in sorted(table.values(), key=lambda r: r["step"])]
+    if profile == PROFILE:
+        plot(curves, PLOT)
+    result = {"profile": profile, "seed": SEED, "steps": steps, "every": every, "curves": curves,
+              "plot": str(PLOT.relative_to(PLOT.parent.parent.parent)) if profile == PROFILE else None}
+    save_result("curves" if profile == PROFILE else f"curves-{profile}", result)
+    return result
