@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import click
 
-from layergan.methods.registry import METHODS, PROFILE_NAMES
+from layergan.methods.names import METHOD_NAMES, PROFILE_NAMES
 
 
 @click.command("train")
-@click.option("--method", type=click.Choice(list(METHODS)), help="The method to train (else `method:` in --config).")
+@click.option("--method", type=click.Choice(list(METHOD_NAMES)), help="The method to train (else `method:` in --config).")
 @click.option("--data", type=click.Path(file_okay=False), help="A folder written by `layergan prepare`.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder: config, checkpoints, logs, samples.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),

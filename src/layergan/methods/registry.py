@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from layergan.data.batch import condition_channels
 from layergan.errors import ConfigError
+from layergan.methods import names
 from layergan.methods.config import TrainConfig, load_yaml, merge
 from layergan.methods.losses import PER_CLASS_CONDITION, Autocast, Loss, Pix2PixLoss, ThermalGANLoss, WGANGPLoss
 from layergan.models.discriminator import ClassCritics, ResidualDiscriminator
@@ -154,6 +155,7 @@ METHODS: dict[str, Method] = {
                        profiles=STYLE_PROFILES),
 }
 PROFILE_NAMES = tuple(sorted({name for m in METHODS.values() for name in m.profiles}))
+assert tuple(METHODS) == names.METHOD_NAMES and PROFILE_NAMES == names.PROFILE_NAMES, "update methods/names.py"
 
 
 def get_method(name: str) -> Method:
