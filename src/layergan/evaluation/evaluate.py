@@ -172,7 +172,7 @@ def _markdown(report, grid_name) -> str:
         f"Split `{report['split']}`. FID maps {report['unit']} to 8-bit through the fixed window "
         f"{report['fid_window']} {report['unit']} ('–' = not computed). SWD (sliced Wasserstein distance of "
         "Laplacian-pyramid patches, averaged over scales) and the spectrum distance (log10 radial power) "
-        "need no downloaded weights; lower is more realistic (docs/benchmarks.md)."
+        "need no downloaded weights; lower is more realistic (docs/evaluation.md)."
         + _utility_sentence(report), "",
         markdown_table(*_table_rows(report)), "", f"## Per-class MAE ({report['unit']})", "",
         markdown_table(["method", *classes], per_class), "",
