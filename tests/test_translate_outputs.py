@@ -142,3 +142,18 @@ def test_translate_reads_pst900_and_folders_through_class_maps(model, tmp_path):
                        "masks", "--source-classes", tmp_path / "classes.yaml")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "o2/train/ThermalImages/x.npy").shape == labels.shape
+
+
+def test_calibrated_input_frames_give_gt_temperatures(model, tmp_path):
+    from tests.helpers import write_pst900
+
+    write_pst900(tmp_path / "pst", split="test")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("background: road\nsurvivor: person\n")
+    uncalibrated = translate(model, tmp_path / "pst", tmp_path / "o1", "--class-map", mapping, "--temperatures", "gt")
+    one_line_error(uncalibrated, "--temperatures gt needs a thermal frame")
+    assert "not read" in uncalibrated.output
+    result = translate(model, tmp_path / "pst", tmp_path / "o2", "--class-map", mapping, "--temperatures", "gt",
+                       "--calibration", "0.04,-273.15")
+    assert result.exit_code == 0, result.output
+    assert "not read" not in result.output

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from layergan.cli.source_options import folder_spec, load_source_classes, source_options
+from layergan.cli.source_options import folder_spec, input_units, load_source_classes, source_options
 
 
 @click.command("prepare")
@@ -18,10 +18,6 @@ from layergan.cli.source_options import folder_spec, load_source_classes, source
 @click.option("--classes", "classes_path", type=click.Path(exists=True, dir_okay=False),
               help="classes.yaml of the prepared data [default: the dataset's own classes for MFNet, PST900 and "
                    "folders without --class-map; else SRC/classes.yaml, else the built-in list].")
-@click.option("--thermal-units", type=click.Choice(["celsius", "kelvin", "centikelvin", "counts"]),
-              help="What the thermal files hold [default: counts for MFNet and PST900, celsius otherwise].")
-@click.option("--calibration", metavar="GAIN,OFFSET",
-              help="counts -> °C as GAIN * counts + OFFSET. Without it, counts stay 'units' everywhere.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes preparing samples in parallel.")
 @click.option("--on-error", default="fail", show_default=True, type=click.Choice(["fail", "skip"]),
               help="fail: stop at the first bad sample (exit 1). skip: go on and list it in OUT/skipped.csv.")
@@ -33,9 +29,9 @@ from layergan.cli.source_options import folder_spec, load_source_classes, source
               help="Accept frames outside -100..500 °C (never below absolute zero).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @source_options
-def prepare_command(src, out, splits, layout, classes_path, class_map, source_classes_path, rgb_dir, labels_dir,
-                    thermal_dir, thermal_units, calibration, workers, on_error, palette_tolerance, overwrite,
-                    allow_extreme_temperatures, quiet):
+def prepare_command(src, out, splits, layout, classes_path, workers, on_error, palette_tolerance, overwrite,
+                    allow_extreme_temperatures, quiet, class_map, source_classes_path, rgb_dir, labels_dir, thermal_dir,
+                    thermal_units, calibration):
     """Turn a labelled RGB-thermal dataset into training-ready samples.
 
     Layouts: ThermalWorld (VOC folders), ThermalGAN, MFNet, PST900, or any paired folders.
@@ -48,11 +44,7 @@ def prepare_command(src, out, splits, layout, classes_path, class_map, source_cl
     """
     from layergan.classes import ClassList
     from layergan.data.prepare import PrepareOptions, prepare
-    from layergan.data.thermal_units import parse_units
-
     folders = folder_spec(layout, rgb_dir, labels_dir, thermal_dir, need_thermal=True)
-    if calibration and not thermal_units:
-        thermal_units = "counts"
 
     options = PrepareOptions(
         src=Path(src), out=Path(out),
@@ -60,7 +52,7 @@ def prepare_command(src, out, splits, layout, classes_path, class_map, source_cl
         layout=layout, classes=ClassList.load(classes_path) if classes_path else None, workers=workers,
         on_error=on_error, palette_tolerance=palette_tolerance, overwrite=overwrite,
         allow_extreme_temperatures=allow_extreme_temperatures,
-        units=parse_units(thermal_units, calibration) if thermal_units else None,
+        units=input_units(thermal_units, calibration),
         class_map=Path(class_map) if class_map else None,
         source_classes=load_source_classes(source_classes_path), folders=folders,
     )

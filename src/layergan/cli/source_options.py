@@ -10,7 +10,8 @@ FOLDER_OPTIONS = ("--rgb-dir", "--labels-dir", "--thermal-dir")
 
 
 def source_options(function):
-    """--class-map, --source-classes and the folders layout's --rgb-dir, --labels-dir, --thermal-dir."""
+    """--class-map, --source-classes, the folders layout's --rgb-dir, --labels-dir, --thermal-dir, and the
+    thermal files' --thermal-units and --calibration."""
     options = [
         click.option("--class-map", "class_map", type=click.Path(exists=True, dir_okay=False),
                      help="YAML 'source class: output class' for class-index datasets (MFNet, PST900, Cityscapes, "
@@ -22,6 +23,11 @@ def source_options(function):
         click.option("--labels-dir", help="folders layout: class labels (index or palette PNG), relative to the root."),
         click.option("--thermal-dir", help="folders layout: thermal frames (.npy, 8/16-bit PNG, TIFF), relative to "
                                            "the root."),
+        click.option("--thermal-units", type=click.Choice(["celsius", "kelvin", "centikelvin", "counts"]),
+                     help="What the input's thermal files hold [default: counts for MFNet and PST900, celsius "
+                          "otherwise]."),
+        click.option("--calibration", metavar="GAIN,OFFSET",
+                     help="counts -> °C as GAIN * counts + OFFSET. Without it, counts stay 'units' everywhere."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -43,6 +49,15 @@ def folder_spec(layout: str, rgb_dir, labels_dir, thermal_dir, need_thermal: boo
     if missing:
         raise ConfigError(f"--layout folders needs {', '.join(missing)}")
     return FolderSpec(rgb_dir, labels_dir, thermal_dir)
+
+
+def input_units(kind: str | None, calibration: str | None):
+    """The ThermalUnits of --thermal-units and --calibration; None: the layout's default."""
+    from layergan.data.thermal_units import parse_units
+
+    if calibration and not kind:
+        kind = "counts"
+    return parse_units(kind, calibration) if kind else None
 
 
 def load_source_classes(path):

@@ -4,7 +4,7 @@ import os
 
 import click
 
-from layergan.cli.source_options import folder_spec, load_source_classes, source_options
+from layergan.cli.source_options import folder_spec, input_units, load_source_classes, source_options
 
 
 def echo_err(message: str) -> None:
@@ -45,7 +45,7 @@ def echo_err(message: str) -> None:
 @source_options
 def translate_command(checkpoint, input_root, layout, out, temperatures, allow_extreme_temperatures, seed, batch,
                       device, formats, sensor, workers, expect_method, quiet, class_map, source_classes_path, rgb_dir,
-                      labels_dir, thermal_dir):
+                      labels_dir, thermal_dir, thermal_units, calibration):
     """Synthesize thermal images (°C) for new inputs at the temperatures you choose.
 
     Writes OUT/<split>/{JPEGImages,SegmentationClass,SegmentationObject} and, per --format,
@@ -66,5 +66,6 @@ def translate_command(checkpoint, input_root, layout, out, temperatures, allow_e
     result = translate(checkpoint, input_root, out, layout, temperatures, seed, batch, device, progress=not quiet,
                        expect_method=expect_method, allow_extreme=allow_extreme_temperatures, warn=echo_err,
                        formats=parse_formats(formats), sensor=parse_sensor(sensor), class_map=class_map,
-                       source_classes=load_source_classes(source_classes_path), folders=folders, workers=workers)
+                       source_classes=load_source_classes(source_classes_path), folders=folders, workers=workers,
+                       input_units=input_units(thermal_units, calibration))
     click.echo(f"translated {result['images']} images to {out} ({result['images_per_s']:.1f} images/s)")

@@ -29,6 +29,7 @@ from layergan.data.labels import SEGMENT_STRIDE, object_table, objects_for_tempe
 from layergan.data.layouts import detect_layout, is_split_folder, layout_splits, list_samples, read_sample, split_exists
 from layergan.data.public_layouts import FolderSpec
 from layergan.data.reading import make_reading
+from layergan.data.thermal_units import ThermalUnits
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, write_text
@@ -119,7 +120,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
               progress: bool = True, expect_method: str | None = None, allow_extreme: bool = False,
               warn=print, formats: tuple[str, ...] = ("npy", "preview"), sensor: SensorModel | None = None,
               class_map: str | Path | None = None, source_classes=None, folders: FolderSpec | None = None,
-              workers: int = 1) -> dict:
+              workers: int = 1, input_units: ThermalUnits | None = None) -> dict:
     """Translate every sample of `input_root`; `temperatures` None means auto (or none, for the baselines).
 
     Streams in batches (memory stays flat), skips images whose outputs all exist (resume), and under
@@ -144,7 +145,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
     mode = parse_temperatures(temperatures or "auto", classes.names, extreme)
     root, splits = input_splits(root, splits, layout, folders)
     layout = detect_layout(root, splits) if layout == "auto" else layout
-    reading = make_reading(layout, root, classes, class_map, source_classes)
+    reading = make_reading(layout, root, classes, class_map, source_classes, input_units)
     say_class_coverage(reading, classes, warn)
     use_thermal = reading.units.symbol == units.symbol
     if not use_thermal:
