@@ -114,20 +114,14 @@ def _r_alone(data: Path, size: int) -> dict:
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
     from layergan.evaluation.evaluate import batches
-    from layergan.evaluation.metrics import TemperatureMetrics
-
-    from layergan.evaluation.objects import ObjectMetrics
-    from layergan.evaluation.realism import RealismMetrics
+    from layergan.evaluation.suite import EvaluationMetrics
 
     dataset = PreparedDataset(data, "test", size, RESIDUAL, augment=False)
-    metrics, realism = TemperatureMetrics(dataset.classes.names), RealismMetrics()
-    objects = ObjectMetrics(dataset.classes.names)
+    metrics = EvaluationMetrics(dataset.classes.names)
     for b in batches(dataset, 8):
-        metrics.update(b["r_celsius"], b["thermal"], b["valid"], b["masks"], b["instances"])
-        realism.update(b["r_celsius"], b["thermal"], b["valid"])
-        objects.update(b["r_celsius"], b["thermal"], b["valid"], b["instances"])
-    return _evaluation_row({**metrics.result(), **realism.result(), **objects.result(),
-                            "method": "reference: output = R (no network)", "step": 0, "images": len(dataset)})
+        metrics.update(b["r_celsius"], b)
+    return _evaluation_row({**metrics.result(), "method": "reference: output = R (no network)", "step": 0,
+                            "images": len(dataset)})
 
 
 def _oracle(data: Path, settings: Profile) -> dict:
@@ -136,30 +130,23 @@ def _oracle(data: Path, settings: Profile) -> dict:
     from layergan.data.batch import collate
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
-    from layergan.data.sample_file import read_sample_file
     from layergan.data.synth import oracle_frame
-    from layergan.evaluation.metrics import TemperatureMetrics
-    from layergan.evaluation.objects import ObjectMetrics
-    from layergan.evaluation.realism import RealismMetrics
+    from layergan.evaluation.suite import EvaluationMetrics
 
     dataset = PreparedDataset(data, "test", settings.size, RESIDUAL, augment=False)
-    metrics, realism = TemperatureMetrics(dataset.classes.names), RealismMetrics()
-    objects = ObjectMetrics(dataset.classes.names)
+    metrics = EvaluationMetrics(dataset.classes.names)
     width, height = settings.scene_size
     for start in range(0, len(dataset), 8):
         real, best = [], []
         for index in range(start, min(start + 8, len(dataset))):
-            entry = dataset.entries[index]
-            raw = read_sample_file(data / entry["file"])
-            scene = int(entry["id"].rsplit("_", 1)[1])  # synth's ids: test_000003
-            real.append(dataset[index])
+            raw = dataset.load(index)
+            scene = int(dataset.entries[index]["id"].rsplit("_", 1)[1])  # synth's ids: test_000003
+            real.append(dataset.builder.make_item(raw, None))  # what dataset[index] gives, without a second read
             best.append(dataset.builder.make_item({**raw, "thermal": oracle_frame(SEED, "test", scene, height, width)},
                                                   None))
-        b, o = collate(real), collate(best)
-        metrics.update(o["thermal"], b["thermal"], b["valid"], b["masks"], b["instances"])
-        realism.update(o["thermal"], b["thermal"], b["valid"])
-        objects.update(o["thermal"], b["thermal"], b["valid"], b["instances"])
-    return _evaluation_row({**metrics.result(), **realism.result(), **objects.result(), "step": 0,
+        truth = collate(real)
+        metrics.update(collate(best)["thermal"], truth)
+    return _evaluation_row({**metrics.result(), "step": 0,
                             "method": "reference: oracle (noiseless scene, no network)", "images": len(dataset)})
 
 

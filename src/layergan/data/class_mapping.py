@@ -40,22 +40,19 @@ class ClassMapping:
         return {name: int(self.lookup[i]) for i, name in enumerate(self.source_names)}
 
 
-def identity_mapping(source_names: tuple[str, ...]) -> ClassMapping:
-    lookup = np.arange(256, dtype=np.uint8)
-    lookup[len(source_names):] = VOID_LABEL
-    return ClassMapping(tuple(source_names), lookup, ())
+def _mapping(source_names: tuple[str, ...], pairs: dict[int, int]) -> ClassMapping:
+    """{source id: target id}; every other source id goes to background (0), void stays void."""
+    lookup = np.zeros(256, dtype=np.uint8)
+    lookup[VOID_LABEL] = VOID_LABEL
+    for source, target in pairs.items():
+        lookup[source] = target
+    return ClassMapping(tuple(source_names), lookup, tuple(i for i in range(len(source_names)) if i not in pairs))
 
 
 def mapping_by_name(source_names: tuple[str, ...], names: dict[str, str], target: ClassList) -> ClassMapping:
     """A built-in mapping {source name: target name}; entries whose target the output lacks become background."""
-    lookup = np.zeros(256, dtype=np.uint8)
-    lookup[VOID_LABEL] = VOID_LABEL
-    mapped = set()
-    for source, name in names.items():
-        if name in target.names:
-            lookup[source_names.index(source)] = target.names.index(name)
-            mapped.add(source_names.index(source))
-    return ClassMapping(tuple(source_names), lookup, tuple(i for i in range(len(source_names)) if i not in mapped))
+    return _mapping(source_names, {source_names.index(source): target.names.index(name)
+                                   for source, name in names.items() if name in target.names})
 
 
 def load_class_map(path: str | Path, source_names: tuple[str, ...], target: ClassList) -> ClassMapping:
@@ -70,9 +67,7 @@ def load_class_map(path: str | Path, source_names: tuple[str, ...], target: Clas
     if not isinstance(entries, dict) or not entries:
         raise DataError(f"{path}: a class map must be a YAML mapping 'source class: target class', e.g. 'rider: "
                         "person'")
-    lookup = np.zeros(256, dtype=np.uint8)  # unmapped -> background
-    lookup[VOID_LABEL] = VOID_LABEL
-    mapped = set()
+    pairs = {}
     for key, value in entries.items():
         if isinstance(key, int) and 0 <= key < len(source_names):
             source = key
@@ -84,7 +79,5 @@ def load_class_map(path: str | Path, source_names: tuple[str, ...], target: Clas
         if str(value) not in target.names:
             raise DataError(f"{path}: {key!r} maps to {value!r}, which is not a target class; targets are "
                             f"{', '.join(target.names)}")
-        lookup[source] = target.names.index(str(value))
-        mapped.add(source)
-    unmapped = tuple(i for i in range(len(source_names)) if i not in mapped)
-    return ClassMapping(tuple(source_names), lookup, unmapped)
+        pairs[source] = target.names.index(str(value))
+    return _mapping(source_names, pairs)

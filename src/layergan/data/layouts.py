@@ -56,7 +56,8 @@ def detect_layout(root: Path, splits: list[str]) -> str:
 
 
 def layout_splits(root: Path, layout: str, folders: FolderSpec | None = None) -> tuple[str, ...]:
-    """The splits a source has, without being told: MFNet's lists, or the split folders."""
+    """The splits a source has, without being told: MFNet's lists, Cityscapes' folders, or the split folders
+    (any other layout, "auto" included)."""
     if layout == "mfnet":
         return mfnet_splits(root)
     if layout == "cityscapes":
@@ -64,8 +65,8 @@ def layout_splits(root: Path, layout: str, folders: FolderSpec | None = None) ->
     if layout == "folders":
         if folders is None or not folders.has_splits:
             return ("train",)
-        return tuple(d.name for d in sorted(root.iterdir()) if d.is_dir() and (
-            root / folders.rgb_dir.replace("{split}", d.name)).is_dir())
+        return tuple(d.name for d in sorted(root.iterdir()) if d.is_dir() and
+                     folders.folder(root, folders.rgb_dir, d.name).is_dir())
     return tuple(d.name for d in sorted(root.iterdir()) if d.is_dir() and is_split_folder(d))
 
 
@@ -75,7 +76,7 @@ def split_exists(root: Path, split: str, layout: str, folders: FolderSpec | None
     if layout == "cityscapes":
         return (root / "leftImg8bit" / split).is_dir()
     if layout == "folders":
-        return folders is not None and (root / folders.rgb_dir.replace("{split}", split)).is_dir()
+        return folders is not None and folders.folder(root, folders.rgb_dir, split).is_dir()
     return (root / split).is_dir()
 
 

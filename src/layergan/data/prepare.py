@@ -28,7 +28,7 @@ from tqdm import tqdm
 from layergan.classes import ClassList
 from layergan.data.encoding import ENCODINGS, check_temperatures
 from layergan.data.labels import OBJECT_COLUMNS, check_instances_single_class, derive_labels
-from layergan.data.layouts import (LAYOUTS, detect_layout, is_split_folder, layout_splits, list_samples, read_sample,
+from layergan.data.layouts import (LAYOUTS, detect_layout, layout_splits, list_samples, read_sample,
                                    split_exists)
 from layergan.data.public_layouts import FolderSpec
 from layergan.data.reading import make_reading
@@ -219,8 +219,7 @@ def prepare(options: PrepareOptions, progress: bool = True, warn=_stderr) -> dic
     check_separate(out, src, "--out", "--src")
     layout = options.layout
     if layout == "auto":
-        folders = [d.name for d in sorted(src.iterdir()) if d.is_dir() and is_split_folder(d)]
-        layout = detect_layout(src, list(options.splits or folders or ("train", "test")))
+        layout = detect_layout(src, list(options.splits or layout_splits(src, "auto") or ("train", "test")))
     if layout not in LAYOUTS:
         raise ConfigError(f"--layout must be auto or one of {', '.join(LAYOUTS)}, got {options.layout!r}")
     splits = options.splits or available_splits(src, layout, options.folders) or ("train", "test")

@@ -16,9 +16,8 @@ from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import DataError
 from layergan.evaluation import fid
 from layergan.evaluation.grids import to_rgb_image
-from layergan.evaluation.metrics import TemperatureMetrics
-from layergan.evaluation.objects import BIN_NAMES, ObjectMetrics
-from layergan.evaluation.realism import RealismMetrics
+from layergan.evaluation.objects import BIN_NAMES
+from layergan.evaluation.suite import EvaluationMetrics
 from layergan.evaluation.utility import UtilityScore, labels_of
 from layergan.io import make_dirs, markdown_table, write_json, write_text
 from layergan.models.pretrained import load_generator, predict_celsius
@@ -95,21 +94,18 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
         name = f"{loaded.method} ({Path(run).name})"
         dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
         grid_size = max(grid_size, loaded.size)
-        metrics, realism = TemperatureMetrics(dataset.classes.names, window), RealismMetrics()
-        objects = ObjectMetrics(dataset.classes.names)
+        metrics = EvaluationMetrics(dataset.classes.names, window)
         fake_feats, shown = [], []
         for b in tqdm(batches(dataset, batch_size, device), total=-(-len(dataset) // batch_size),
                       desc=f"evaluate {name}", disable=not progress):
             pred = predict_celsius(loaded.G, b, loaded.encoding)
-            metrics.update(pred, b["thermal"], b["valid"], b["masks"], b["instances"])
-            realism.update(pred, b["thermal"], b["valid"])
-            objects.update(pred, b["thermal"], b["valid"], b["instances"])
+            metrics.update(pred, b)
             if inception is not None:
                 filled = pred + (1 - b["valid"]) * window[0]
                 fake_feats.append(fid.features(inception, fid.to_uint8_rgb(filled, window)))
             if len(shown) < grid_samples:
                 shown += [p[0].cpu().numpy() for p in pred[: grid_samples - len(shown)]]
-        result = {**metrics.result(), **realism.result(), **objects.result()}
+        result = metrics.result()
         result.update(method=loaded.method, run=str(run), checkpoint=str(loaded.folder),
                       step=loaded.state["step"], size=loaded.size, images=len(dataset))
         if utility:
