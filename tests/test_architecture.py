@@ -15,7 +15,7 @@ LAYERS = {
     "layergan.methods": 5,
     "layergan.training": 6,
     "layergan.evaluation": 7, "layergan.translate": 7,
-    "layergan.pipeline": 8,
+    "layergan.pipeline": 8, "layergan.studio": 8,
     "layergan.cli": 9, "layergan.__main__": 9,
 }
 

@@ -19,16 +19,35 @@ import numpy as np  # noqa: E402
 from layergan.io import write_bytes  # noqa: E402
 
 THERMAL_CMAP = "inferno"
+# The palettes thermal cameras offer. matplotlib has no "iron" (ironbow), so it is a ramp through the usual
+# black, indigo, magenta, orange, yellow and white.
+PALETTES = {
+    "inferno": THERMAL_CMAP,
+    "iron": matplotlib.colors.LinearSegmentedColormap.from_list(
+        "iron", [(0.0, "#000000"), (0.15, "#1f0a5c"), (0.35, "#8c0f8c"), (0.55, "#e0342a"), (0.75, "#f79a0f"),
+                 (0.9, "#fde24a"), (1.0, "#ffffff")]),
+    "white-hot": "gray",
+    "black-hot": "gray_r",
+}
 
 
-def thermal_to_rgb(thermal: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
-    """(H, W) °C -> (H, W, 3) uint8 through the thermal colormap."""
-    lut = (plt.get_cmap(THERMAL_CMAP)(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+def palette_lut(palette: str = "inferno") -> np.ndarray:
+    """(256, 3) uint8 colours of a PALETTES entry, coldest first."""
+    if palette not in PALETTES:
+        raise ValueError(f"unknown palette {palette!r}; choose one of {', '.join(PALETTES)}")
+    cmap = plt.get_cmap(PALETTES[palette]) if isinstance(PALETTES[palette], str) else PALETTES[palette]
+    return (cmap(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def thermal_to_rgb(thermal: np.ndarray, vmin: float, vmax: float, palette: str = "inferno") -> np.ndarray:
+    """(H, W) °C -> (H, W, 3) uint8 through a thermal palette."""
+    lut = palette_lut(palette)
     scaled = np.clip((thermal - vmin) / max(vmax - vmin, 1e-6), 0, 1)
     return lut[np.nan_to_num(scaled * 255).astype(np.uint8)]
 
 
-def thermal_preview(thermal: np.ndarray, vmin: float, vmax: float, unit: str = "°C") -> np.ndarray:
+def thermal_preview(thermal: np.ndarray, vmin: float, vmax: float, unit: str = "°C",
+                    palette: str = "inferno") -> np.ndarray:
     """(H, W) frame -> (H, W + bar, 3) uint8: the colour-mapped frame with a labelled colorbar on its right.
 
     Drawn with Pillow rather than matplotlib: a figure per image costs 50-100 ms, this about 1 ms.
@@ -39,8 +58,8 @@ def thermal_preview(thermal: np.ndarray, vmin: float, vmax: float, unit: str = "
     bar_width, label_width = max(8, width // 40), 64
     ramp = np.linspace(vmax, vmin, height, dtype=np.float32)[:, None].repeat(bar_width, axis=1)
     canvas = np.full((height, width + 4 + bar_width + label_width, 3), 255, np.uint8)
-    canvas[:, :width] = thermal_to_rgb(thermal, vmin, vmax)
-    canvas[:, width + 4:width + 4 + bar_width] = thermal_to_rgb(ramp, vmin, vmax)
+    canvas[:, :width] = thermal_to_rgb(thermal, vmin, vmax, palette)
+    canvas[:, width + 4:width + 4 + bar_width] = thermal_to_rgb(ramp, vmin, vmax, palette)
     image = Image.fromarray(canvas)
     draw, font = ImageDraw.Draw(image), ImageFont.load_default()
     x = width + 6 + bar_width

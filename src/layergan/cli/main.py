@@ -9,6 +9,7 @@ from layergan.cli.common import LayerganGroup
 from layergan.cli.evaluate import evaluate_command
 from layergan.cli.pipeline import pipeline_command
 from layergan.cli.prepare import prepare_command
+from layergan.cli.studio import studio_command
 from layergan.cli.synth import synth_data
 from layergan.cli.train import train_command
 from layergan.cli.translate import translate_command
@@ -26,6 +27,7 @@ def main():
       layergan train --method layergan --data data/prepared --out runs/lg
       layergan evaluate --runs runs/lg --data data/prepared --out reports/lg
       layergan translate --checkpoint runs/lg --input new_scenes --out synthetic
+      layergan studio --checkpoint runs/lg --data data/raw   # set temperatures in a web page
     """
 
 
@@ -35,3 +37,4 @@ main.add_command(train_command)
 main.add_command(evaluate_command)
 main.add_command(translate_command)
 main.add_command(pipeline_command)
+main.add_command(studio_command)

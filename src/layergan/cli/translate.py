@@ -24,7 +24,8 @@ def echo_err(message: str) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output ThermalWorld VOC folder, apart from --input.")
 @click.option("--temperatures",
-              help='gt (from thermal frames), auto (sampled from training statistics), or "car=25,person=34.5" '
+              help='gt (from thermal frames), auto (sampled from training statistics), "car=25,person=34.5", or '
+                   "a studio export (FILE.json: its one scene, exactly as `layergan studio` showed it) "
                    "[default: auto]. Only for methods that take temperatures (layergan, layergan-reduced, "
                    "seg2thermal).")
 @click.option("--allow-extreme-temperatures", is_flag=True,

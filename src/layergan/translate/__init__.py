@@ -3,7 +3,8 @@
 Object temperatures (which the conditional methods take as R and T) come from
   gt:    the thermal frame, where the input has one;
   auto:  sampled per object from the training set's per-class statistics (in the checkpoint);
-  "car=25,person=34.5": fixed per class; other classes use gt if present, else auto.
+  "car=25,person=34.5": fixed per class; other classes use gt if present, else auto;
+  FILE.json: a studio export (translate/render.py): only its scene, exactly as the studio rendered it.
 The output is a ThermalWorld VOC folder that `layergan prepare` accepts, with the thermal frames in the
 formats of translate/camera.py (float °C .npy by default, 16-bit radiometric TIFF, 8-bit AGC PNG, previews).
 """
@@ -22,10 +23,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from layergan.classes import VOID_LABEL
-from layergan.data.batch import collate
 from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
-from layergan.data.labels import SEGMENT_STRIDE, object_table, objects_for_temperatures, segment_keys
+from layergan.data.labels import SEGMENT_STRIDE, object_table, segment_keys
 from layergan.data.layouts import detect_layout, is_split_folder, layout_splits, list_samples, read_sample, split_exists
 from layergan.data.public_layouts import FolderSpec
 from layergan.data.reading import make_reading
@@ -33,13 +33,17 @@ from layergan.data.thermal_units import ThermalUnits
 from layergan.data.voc import write_voc_sample
 from layergan.errors import ConfigError, DataError
 from layergan.io import check_separate, write_text
-from layergan.models.pretrained import load_generator, predict_celsius
+from layergan.models.pretrained import load_generator
 from layergan.translate.camera import SensorModel, output_paths, write_thermal
+from layergan.translate.render import StudioScene, read_studio_file, render_batch, render_edit
 
 
-def parse_temperatures(spec: str, classes: tuple[str, ...], allow_extreme: bool = False) -> str | dict[str, float]:
+def parse_temperatures(spec: str, classes: tuple[str, ...], allow_extreme: bool = False,
+                       unit: str = "°C") -> str | dict[str, float] | StudioScene:
     if spec in ("gt", "auto"):
         return spec
+    if spec.lower().endswith(".json"):
+        return read_studio_file(spec, classes, unit)
     values = {}
     for part in spec.split(","):
         name, equals, value = part.partition("=")
@@ -142,7 +146,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
                           "colour image and segmentation), so they cannot be set; leave the option out, or use a "
                           "layergan or seg2thermal checkpoint")
     extreme = allow_extreme or not units.calibrated  # the °C plausibility check means nothing for raw units
-    mode = parse_temperatures(temperatures or "auto", classes.names, extreme)
+    mode = parse_temperatures(temperatures or "auto", classes.names, extreme, units.symbol)
     root, splits = input_splits(root, splits, layout, folders)
     layout = detect_layout(root, splits) if layout == "auto" else layout
     reading = make_reading(layout, root, classes, class_map, source_classes, input_units)
@@ -163,17 +167,25 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
             if problems:
                 raise DataError(f"{problems[0][0]}: {problems[0][1]}")
             mine = refs[rank::world] if use_thermal else [replace(r, thermal=None) for r in refs[rank::world]]
+            if isinstance(mode, StudioScene):  # a studio export names one scene
+                mine = [r for r in mine if r.id == mode.scene and mode.split in (None, split)]
             todo = [r for r in mine if not all(p.exists() for p in finished_paths(out, split, r.id, formats))]
             skipped += len(mine) - len(todo)
             for start in tqdm(range(0, len(todo), batch_size), desc=f"translate {split}", disable=not progress):
                 chunk = list(pool.map(lambda r: read_sample(r, reading), todo[start:start + batch_size]))
-                items = [_item(raw, mode, stats, classes, builder, seed, extreme) for raw in chunk]
-                pred = predict_celsius(loaded.G, collate(items, device), loaded.encoding, masked=False)
-                frames = [builder.restore_size(frame[0], raw.class_map.shape) for raw, frame in zip(chunk, pred)]
+                if isinstance(mode, StudioScene):
+                    frames = [render_edit(loaded, builder, raw, *_studio_temperatures(raw, mode, temperatures),
+                                          device) for raw in chunk]
+                else:
+                    temps = [_temperatures(raw, mode, stats, classes, seed, extreme) for raw in chunk]
+                    frames = render_batch(loaded, builder, chunk, temps, device)
                 list(pool.map(lambda job: _write(out, split, *job, classes, formats, sensor, seed, units.symbol),
                               zip(chunk, frames)))
                 written += len(chunk)
     if written + skipped == 0:
+        if isinstance(mode, StudioScene):
+            raise DataError(f"{root}: no sample {mode.scene!r}" + (f" in split {mode.split}" if mode.split else "")
+                            + f", the scene of {temperatures}")
         raise DataError(f"{root}: no input samples found")
     if skipped:
         warn(f"skipped {skipped} images whose outputs already exist in {out}")
@@ -183,20 +195,28 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
             "images_per_s": written / max(seconds, 1e-9), "rank": rank, "world_size": world}
 
 
-def _image_rng(seed: int, sample_id: str, *stream: int) -> np.random.Generator:
+def image_rng(seed: int, sample_id: str, *stream: int) -> np.random.Generator:
     """Per image, independent of the order and sharding: auto temperatures (no stream), sensor noise (stream 1)."""
     return np.random.default_rng([seed, int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16), *stream])
 
 
-def _item(raw, mode, stats, classes, builder, seed, allow_extreme) -> dict:
+def _temperatures(raw, mode, stats, classes, seed, allow_extreme) -> dict[tuple[int, int], float]:
     if raw.thermal is not None:
         check_temperatures(float(raw.thermal.min()), float(raw.thermal.max()), str(raw.ref.thermal), allow_extreme)
-    temps = object_temperatures(raw, mode, stats, classes.names, _image_rng(seed, raw.ref.id))
-    objects, class_temps = objects_for_temperatures(raw.class_map, raw.instance_map, temps, len(classes))
-    thermal = raw.thermal if raw.thermal is not None else np.zeros(raw.class_map.shape, np.float32)
-    arrays = {"rgb": raw.rgb, "class_map": raw.class_map, "instance_map": raw.instance_map,
-              "thermal": thermal, "objects": objects, "class_temperatures": class_temps}
-    return builder.make_item(arrays, None)
+    return object_temperatures(raw, mode, stats, classes.names, image_rng(seed, raw.ref.id))
+
+
+def _studio_temperatures(raw, studio: StudioScene, source: str):
+    """(base, edited) temperatures of a studio export, which must name exactly the objects of the scene."""
+    valid = raw.class_map != VOID_LABEL
+    present = {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE))
+               for k in np.unique(segment_keys(raw.class_map, raw.instance_map)[valid])}
+    for field, values in (("base", studio.base), ("temperatures", studio.temperatures)):
+        if set(values) != present:
+            missing, extra = sorted(present - set(values)), sorted(set(values) - present)
+            raise DataError(f"{source}: its {field} do not fit {raw.ref.labels}: objects (class, instance) "
+                            f"missing {missing[:5]}, unknown {extra[:5]}")
+    return studio.base, studio.temperatures
 
 
 def finished_paths(out: Path, split: str, sample_id: str, formats) -> list[Path]:
@@ -211,7 +231,7 @@ def _write(out: Path, split: str, raw, thermal: np.ndarray, classes, formats, se
     """The colour and segmentation files first and the thermal formats last: resume checks them all."""
     rgb, class_map, instance_map = raw.rgb, raw.class_map, raw.instance_map
     if sensor is not None:
-        thermal = sensor.apply(thermal, _image_rng(seed, raw.ref.id, 1))
+        thermal = sensor.apply(thermal, image_rng(seed, raw.ref.id, 1))
         if thermal.shape != class_map.shape:  # the camera's size: resample the inputs with it
             size = (thermal.shape[1], thermal.shape[0])
             rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))

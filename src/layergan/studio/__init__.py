@@ -1,0 +1,1 @@
+"""`layergan studio`: a local web page to set object temperatures and watch the thermal image change."""
