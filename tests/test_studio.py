@@ -60,6 +60,16 @@ def test_a_class_edit_changes_only_that_class_and_an_instance_edit_only_that_ins
     assert all(shifted[k] == state.base[k] + 3.0 for k in state.base if k[0] != CAR)
 
 
+def test_a_prepared_dataset_offers_the_same_scenes_as_its_source(studio, model, data, car_scene):  # noqa: F811
+    from layergan.studio.session import Studio
+
+    prepared = Studio(model, data, warn=lambda message: None)
+    assert sorted(prepared.library.names) == sorted(studio.library.names)
+    a, b = prepared.open(car_scene), studio.open(car_scene)
+    assert np.array_equal(a.raw.class_map, b.raw.class_map) and a.base.keys() == b.base.keys()
+    assert max(abs(a.base[k] - b.base[k]) for k in a.base) < 1e-3
+
+
 def test_reset_and_sample_set_new_base_temperatures(studio, car_scene):
     state = studio.open(car_scene)
     state.class_values[CAR] = 50.0

@@ -13,10 +13,10 @@ from typing import Callable
 from PIL import Image
 
 from layergan.classes import ClassList
-from layergan.data.dataset import PreparedDataset
+from layergan.data.dataset import PreparedDataset, load_meta
 from layergan.data.encoding import TemperatureEncoding
 from layergan.data.layouts import detect_layout, list_samples, read_sample, split_exists
-from layergan.data.readers import RawSample, SampleRef, connected_instances, open_image, read_class_map, read_rgb
+from layergan.data.readers import RawSample, SampleRef, connected_instances, read_class_map, read_rgb
 from layergan.data.reading import make_reading
 from layergan.data.thermal_units import ThermalUnits
 from layergan.errors import DataError
@@ -48,13 +48,8 @@ class SceneLibrary:
 
     def _add_prepared(self, root: Path, classes: ClassList, size: int, encoding: TemperatureEncoding,
                       units: ThermalUnits) -> None:
-        for split in ("train", "val", "test"):
-            try:
-                dataset = PreparedDataset(root, split, size, encoding, augment=False)
-            except DataError as error:
-                if "no split" in str(error):
-                    continue
-                raise
+        for split in load_meta(root)["splits"]:
+            dataset = PreparedDataset(root, split, size, encoding, augment=False)
             if dataset.classes.names != classes.names:
                 raise DataError(f"{root}: prepared with the classes {', '.join(dataset.classes.names)}, but the "
                                 f"model has {', '.join(classes.names)}")
@@ -119,7 +114,6 @@ def read_upload(rgb_path: str | Path, labels_path: str | Path, classes: ClassLis
     rgb_path, labels_path = Path(rgb_path), Path(labels_path)
     _check_upload_size(rgb_path, "RGB image")
     _check_upload_size(labels_path, "segmentation")
-    open_image(labels_path)  # names the file when it does not decode
     rgb = read_rgb(rgb_path)
     class_map = read_class_map(labels_path, classes, PALETTE_TOLERANCE)
     if rgb.shape[:2] != class_map.shape:

@@ -169,12 +169,14 @@ class Studio:
         return rows
 
     def export(self, state: SceneState, root: str | Path | None = None) -> list[Path]:
-        """The current frame in translate's formats and layout, the temperatures JSON, and a zip of all of them."""
+        """The current frame in translate's formats and layout, the temperatures JSON, and a zip of all of them:
+        [npy, tiff16 (calibrated models only: it holds centikelvin), png8, JSON, zip]."""
         frame = state.frame if state.frame is not None else self.render(state)
         folder = Path(tempfile.mkdtemp(prefix="export-", dir=make_dirs(root or Path(tempfile.gettempdir())
                                                                       / "layergan-studio")))
         scene_id, split = state.raw.ref.id, state.raw.ref.split
-        write_thermal(folder, split, scene_id, frame, EXPORT_FORMATS, self.unit)
+        formats = EXPORT_FORMATS if self.units.calibrated else tuple(f for f in EXPORT_FORMATS if f != "tiff16")
+        write_thermal(folder, split, scene_id, frame, formats, self.unit)
         settings = {"ambient_shift": state.ambient_shift, "base": state.base_source,
                     "classes": {self.classes.names[c]: v for c, v in sorted(state.class_values.items())},
                     "instances": {self.object_label(k): v for k, v in sorted(state.instance_values.items())},
@@ -183,10 +185,10 @@ class Studio:
                                self.unit, settings)
         temperatures = folder / f"{scene_id}-temperatures.json"
         write_json(temperatures, record)
-        written = output_paths(folder, split, scene_id, EXPORT_FORMATS)
+        written = output_paths(folder, split, scene_id, formats)
         archive = folder / f"{scene_id}-studio.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
             for path in [*written, temperatures]:
                 bundle.write(path, path.relative_to(folder))
-        by_format = dict(zip(EXPORT_FORMATS, written))
-        return [by_format["npy"], by_format["tiff16"], by_format["png8"], temperatures, archive]
+        by_format = dict(zip(formats, written))
+        return [by_format[f] for f in ("npy", "tiff16", "png8") if f in by_format] + [temperatures, archive]
