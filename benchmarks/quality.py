@@ -8,7 +8,8 @@ headroom column place the methods between them. Also records training images/s a
 and the held-out L1 of the initial and final weights (does it learn?). About 25 CPU-minutes per seed on
 2 cores.
 
-Writes benchmarks/results/quality.json and the generated block in docs/training.md.
+Writes benchmarks/results/quality.json and the generated block in docs/training.md. `python -m benchmarks.quality
+--rebuild DIR` redoes only the evaluation tables from the reports that `run(keep=DIR)` left.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import run_measured, save_result
+from benchmarks.common import RESULTS, run_measured, save_result
+from layergan.evaluation.objects import BIN_NAMES, CONTRAST_CLASSES
 from layergan.io import markdown_table
 from layergan.methods.registry import METHODS
 from layergan.pipeline import PROFILES, Profile, run_config
@@ -32,6 +34,7 @@ QUICK = {"profile": "smoke", "seeds": (0, 1), "utility_steps": 10}
 SEED = 0  # the data (and the first training seed)
 SEEDS = (0, 1, 2)  # training seeds: the spread of single runs
 PROFILE = "benchmark"  # the demo's dataset and sizes, 250 steps
+AREA_KEYS = ("small", "medium", "large")  # BIN_NAMES: below 0.5% of the frame, 0.5-3%, above 3%
 
 
 def _train_speed(run: Path) -> float:
@@ -73,7 +76,7 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep) if keep else Path(tmp)
         raw, data = make_dataset(root, settings)
-        rows, by_seed, layergan_run = [], [], None
+        rows, layergan_run = [], None
         for seed in seeds:
             runs = []
             for method in methods:
@@ -90,20 +93,45 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
             run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
                           "--utility", "--utility-steps", str(utility_steps),
                           *[arg for r in runs for arg in ("--runs", r)]])
-            by_seed.append(_evaluation_rows(json.loads((report / "metrics.json").read_text())))
-        reference = _r_alone(data, settings.size)
-        oracle = _oracle(data, settings)
         translate = run_measured(["layergan", "translate", "--checkpoint", layergan_run, "--input", str(raw),
                                   "--out", str(root / "translated"), "--temperatures", "auto", "--quiet"])
-    speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
-    result = {"profile": profile, "seed": SEED, "training_seeds": list(seeds),
-              "scenes": {"train": settings.train_scenes, "test": settings.test_scenes, "size": settings.scene_size},
-              "training": rows, "evaluation": _with_headroom(_over_seeds(by_seed) + [reference, oracle]),
-              "evaluation_by_seed": [row | {"seed": seed} for seed, table in zip(seeds, by_seed) for row in table],
-              "translate": {"images": settings.train_scenes + settings.test_scenes,
-                            "images_per_s": float(speed.group(1)) if speed else None,
-                            "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
+        speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
+        result = {"profile": profile, "seed": SEED, "training_seeds": list(seeds),
+                  "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
+                             "size": settings.scene_size},
+                  "training": rows,
+                  "translate": {"images": settings.train_scenes + settings.test_scenes,
+                                "images_per_s": float(speed.group(1)) if speed else None,
+                                "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
+        result.update(evaluation_tables(root, settings, seeds))
     save_result("quality" if profile == PROFILE else f"quality-{profile}", result)
+    if profile == PROFILE:
+        _write_training_block(result)
+    return result
+
+
+def evaluation_tables(root: Path, settings: Profile, seeds) -> dict:
+    """The evaluation part of the result, from the evaluate reports under `root` (report-<seed>/metrics.json) and
+    the two references computed on root/prepared: the raw rows (JSON only) and the tables of the report."""
+    by_seed = [_evaluation_rows(json.loads((root / f"report-{seed}" / "metrics.json").read_text())) for seed in seeds]
+    data = root / "prepared"
+    evaluation = _with_headroom(_over_seeds(by_seed) + [_r_alone(data, settings.size), _oracle(data, settings)])
+    return {"evaluation": evaluation,
+            "evaluation_by_seed": [row | {"seed": seed} for seed, table in zip(seeds, by_seed) for row in table],
+            "hidden": ["evaluation", "evaluation_by_seed"],  # in the JSON; the report shows the tables below
+            "table_1": _summary(evaluation, TABLE_1), "utility": _summary(evaluation[:-2], UTILITY),
+            "small_objects": _summary(evaluation, SMALL_OBJECTS)}
+
+
+def rebuild(root: str | Path, profile: str = PROFILE) -> dict:
+    """The evaluation tables again from a folder that run(keep=...) left, without training or evaluating: for a
+    change to the tables. Training, translate and seeds come from the saved result file."""
+    name = "quality" if profile == PROFILE else f"quality-{profile}"
+    result = json.loads((RESULTS / f"{name}.json").read_text())
+    for key in ("benchmark", "machine", "date"):
+        result.pop(key, None)
+    result.update(evaluation_tables(Path(root), PROFILES[profile], result["training_seeds"]))
+    save_result(name, result)
     if profile == PROFILE:
         _write_training_block(result)
     return result
@@ -151,12 +179,34 @@ def _oracle(data: Path, settings: Profile) -> dict:
 
 
 def _with_headroom(rows: list[dict]) -> list[dict]:
-    """headroom = (MAE - oracle) / (output = R - oracle): 0 at the limit, 1 no better than painting object means."""
+    """headroom = (MAE - oracle) / (output = R - oracle): 0 at the limit, 1 no better than painting object means.
+    Its std over seeds is MAE's, scaled the same way (the references have no seeds)."""
     oracle = next(r["mae"] for r in rows if "oracle" in r["method"])
     r_alone = next(r["mae"] for r in rows if "output = R" in r["method"])
     for row in rows:
         row["headroom"] = round((row["mae"] - oracle) / (r_alone - oracle), 3) if r_alone > oracle else None
+        if r_alone > oracle and "mae_std" in row:
+            row["headroom_std"] = round(row["mae_std"] / (r_alone - oracle), 3)
     return rows
+
+
+TABLE_1 = (("mae", "MAE (°C)"), ("object_mean_error", "object-mean error (°C)"), ("swd", "SWD (x1e3)"),
+           ("spectrum_distance", "spectrum distance"), ("contrast_error", "contrast error (°C)"),
+           ("headroom", "headroom"), ("ssim", "SSIM"), ("psnr", "PSNR (dB)"))
+UTILITY = (("miou_synthetic", "mIoU, trained on synthetic"), ("utility_ratio", "synthetic / real"),
+           ("miou_real_plus_synthetic", "mIoU, real + synthetic"), ("miou_real", "mIoU, real alone"))
+SMALL_OBJECTS = tuple((f"mae_{name}_{size}", f"{name} {label} (°C)") for name in CONTRAST_CLASSES
+                      for size, label in zip(AREA_KEYS, BIN_NAMES)) + tuple(
+    (f"contrast_{name}", f"{name} contrast error (°C)") for name in CONTRAST_CLASSES)
+
+
+def _summary(rows: list[dict], columns) -> list[dict]:
+    """Rows of 'mean ± std' (sample std over the seeds) for the report; one value where there is no std."""
+    def cell(row, key):
+        if row.get(key) is None:
+            return ""
+        return f"{row[key]:.3g} ± {row[key + '_std']:.2g}" if key + "_std" in row else f"{row[key]:.3g}"
+    return [{"method": row["method"], **{label: cell(row, key) for key, label in columns}} for row in rows]
 
 
 def _over_seeds(tables: list[list[dict]]) -> list[dict]:
@@ -188,6 +238,11 @@ def _evaluation_row(result: dict) -> dict:
     per_class = result.get("per_class", {})
     row.update({f"mae_{name}": round(v["mae"], 2) for name, v in per_class.items()
                 if isinstance(v, dict) and v.get("mae") is not None})
+    for name, bins in (result.get("mae_by_object_area") or {}).items():
+        row.update({f"mae_{name}_{size}": round(bins[label], 3) for size, label in zip(AREA_KEYS, BIN_NAMES)
+                    if bins.get(label) is not None})
+    row.update({f"contrast_{name}": round(value, 3)
+                for name, value in (result.get("contrast_error_by_class") or {}).items() if value is not None})
     return row
 
 
@@ -206,3 +261,16 @@ def _write_training_block(result: dict) -> None:
     text = TRAINING_DOC.read_text()
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     TRAINING_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__)
+    parser.add_argument("--rebuild", metavar="DIR", required=True,
+                        help="a folder that run(keep=DIR) left: its report-<seed>/metrics.json and prepared/")
+    arguments = parser.parse_args()
+    rebuild(arguments.rebuild)
+    from benchmarks import report
+
+    print(f"wrote {report.write()}")

@@ -37,7 +37,7 @@ def write() -> Path:
                   f"date {data.get('date')}; reference conv {m.get('reference_conv_ms', 'not recorded')} ms "
                   "(see the introduction).", ""]
         for key, value in data.items():
-            if key in ("benchmark", "machine", "date"):
+            if key in ("benchmark", "machine", "date", "hidden", *data.get("hidden", ())):
                 continue
             if isinstance(value, list) and value and isinstance(value[0], dict):
                 columns = [c for c in value[0] if c != "command"]
