@@ -202,8 +202,14 @@ def test_the_server_refuses_bad_uploads_and_paths_and_keeps_running(server, stud
                          files={"files": ("big.png", b"\0" * (20 * 2**20 + 1), "image/png")})
     assert too_big.status_code == 413  # refused before it is stored
     assert http_status(server)[0] == 200
-    outputs = client.predict(studio.library.names[0], "iron", api_name="/open_scene")
-    assert outputs[-1].startswith("Scene ")
+    opened = client.predict(studio.library.names[0], "iron", api_name="/open_scene")
+    assert opened[-1].startswith("Scene ")
+    # the ambient shift moves the sliders of the classes not set by hand (views 3, controls 4, then the sliders)
+    shifted = client.predict(3.0, "iron", api_name="/ambient")
+    before, after = opened[7:7 + len(CLASSES.names)], shifted[3:3 + len(CLASSES.names)]
+    visible = [k for k, update in enumerate(before) if update.get("visible")]
+    assert visible and shifted[-1] == ""
+    assert all(abs(after[k]["value"] - before[k]["value"] - 3.0) < 0.011 for k in visible)
 
 
 def chromium_path() -> str | None:

@@ -134,12 +134,12 @@ def build_page(studio: Studio) -> gr.Blocks:
             slider.input(guarded(set_class, len(render_outputs) - 1), [slider, state, palette], render_outputs,
                          concurrency_limit=1, trigger_mode="always_last", show_progress="minimal")
 
-        def set_ambient(value, current, style):
+        def set_ambient(value, current, style):  # the class sliders of untouched classes follow the shift
             _need(current).ambient_shift = float(value)
-            return rendered(current, style) + control_values(current)[4:]
-        ambient.input(guarded(set_ambient, len(render_outputs) - 1 + len(class_sliders)), [ambient, state, palette],
-                      render_outputs + class_sliders, concurrency_limit=1, trigger_mode="always_last",
-                      show_progress="minimal")
+            return rendered(current, style)[:-1] + control_values(current)[4:] + [""]
+        ambient_outputs = [state, *views, *class_sliders, status]  # status last, as guarded() expects
+        ambient.input(guarded(set_ambient, len(ambient_outputs) - 1), [ambient, state, palette], ambient_outputs,
+                      concurrency_limit=1, trigger_mode="always_last", show_progress="minimal", api_name="ambient")
 
         def set_instance(value, current, style):
             current = _need(current)
