@@ -8,8 +8,9 @@ headroom column place the methods between them. Also records training images/s a
 and the held-out L1 of the initial and final weights (does it learn?). About 25 CPU-minutes per seed on
 2 cores.
 
-Writes benchmarks/results/quality.json and the generated block in docs/training.md. `python -m benchmarks.quality
---rebuild DIR` redoes only the evaluation tables from the reports that `run(keep=DIR)` left.
+Each seed's training rows and evaluate results are kept in benchmarks/results/quality-seeds/ as it finishes (a seed
+there is not run again), so the seeds of one table may come from several sessions. Writes
+benchmarks/results/quality.json from all of them, and the generated block in docs/training.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,16 +71,31 @@ def train(method: str, data: Path, root: Path, settings: Profile, seed: int = SE
     return out, measured, _final_metrics(out)
 
 
+def seed_folder(profile: str) -> Path:
+    """Where each training seed's result is kept as it finishes: the seeds of one table can span sessions."""
+    return RESULTS / ("quality-seeds" if profile == PROFILE else f"quality-seeds-{profile}")
+
+
 def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep: str | None = None,
-        seeds: tuple[int, ...] = SEEDS, utility_steps: int = 300) -> dict:
-    """Every method once per training seed (the data stay those of SEED); mean and std over the seeds."""
+        seeds: tuple[int, ...] = SEEDS, utility_steps: int = 300, fresh: bool = False) -> dict:
+    """Every method once per training seed (the data stay those of SEED), then the table over every seed kept.
+
+    A seed whose file exists in seed_folder(profile) is not run again unless `fresh`; each seed's file is
+    written when its evaluation ends, so an interrupted run keeps the seeds it finished.
+    """
     settings: Profile = PROFILES[profile]
+    folder = seed_folder(profile)
+    if fresh and folder.exists():
+        for old in folder.glob("*.json"):
+            old.unlink()
+    todo = [seed for seed in seeds if not (folder / f"seed-{seed}.json").exists()]
+    if not todo and (folder / "references.json").exists():
+        return assemble(profile)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep) if keep else Path(tmp)
         raw, data = make_dataset(root, settings)
-        rows, layergan_run = [], None
-        for seed in seeds:
-            runs = []
+        for seed in todo:
+            rows, runs = [], []
             for method in methods:
                 out, measured, metrics = train(method, data, root / f"seed-{seed}", settings, seed)
                 rows.append({"method": method, "seed": seed, "steps": settings.steps, "batch": settings.batch,
@@ -88,50 +105,58 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
                              "held_out_mae_initial": round(metrics["held_out_mae_initial"], 2),
                              "held_out_mae_final": round(metrics["held_out_mae_final"], 2)})
                 runs.append(str(out))
-            layergan_run = layergan_run or runs[methods.index("layergan") if "layergan" in methods else 0]
             report = root / f"report-{seed}"
             run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
                           "--utility", "--utility-steps", str(utility_steps),
                           *[arg for r in runs for arg in ("--runs", r)]])
-        translate = run_measured(["layergan", "translate", "--checkpoint", layergan_run, "--input", str(raw),
-                                  "--out", str(root / "translated"), "--temperatures", "auto", "--quiet"])
-        speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
-        result = {"profile": profile, "seed": SEED, "training_seeds": list(seeds),
-                  "scenes": {"train": settings.train_scenes, "test": settings.test_scenes,
-                             "size": settings.scene_size},
-                  "training": rows,
-                  "translate": {"images": settings.train_scenes + settings.test_scenes,
-                                "images_per_s": float(speed.group(1)) if speed else None,
-                                "peak_rss_mib": translate["peak_rss_mib_largest_process"], "size": settings.size}}
-        result.update(evaluation_tables(root, settings, seeds))
+            evaluated = json.loads((report / "metrics.json").read_text())["runs"]
+            _save(folder / f"seed-{seed}.json", {"seed": seed, "utility_steps": utility_steps, "training": rows,
+                                                  "evaluate": list(evaluated.values())})
+        if todo and "layergan" in methods:  # translate speed, with this invocation's first layergan run
+            translate = run_measured(["layergan", "translate", "--checkpoint", str(root / f"seed-{todo[0]}" / "runs"
+                                                                                  / "layergan"),
+                                      "--input", str(raw), "--out", str(root / "translated"), "--temperatures",
+                                      "auto", "--quiet"])
+            speed = re.search(r"\(([\d.]+) images/s\)", translate["stdout"])
+            _save(folder / "translate.json", {"images": settings.train_scenes + settings.test_scenes,
+                                              "images_per_s": float(speed.group(1)) if speed else None,
+                                              "peak_rss_mib": translate["peak_rss_mib_largest_process"],
+                                              "size": settings.size})
+        _save(folder / "references.json", {"rows": [_r_alone(data, settings.size), _oracle(data, settings)]})
+    return assemble(profile)
+
+
+def _save(path: Path, document: dict) -> None:
+    from benchmarks.common import machine
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {**document, "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def assemble(profile: str = PROFILE) -> dict:
+    """quality.json and the report's tables from every seed file kept: mean ± std over the seeds there are."""
+    settings, folder = PROFILES[profile], seed_folder(profile)
+    per_seed = [json.loads(path.read_text()) for path in sorted(folder.glob("seed-*.json"))]
+    if not per_seed:
+        raise SystemExit(f"no seed results in {folder}; run `python -m benchmarks quality` first")
+    by_seed = [[_evaluation_row(r) for r in document["evaluate"]] for document in per_seed]
+    references = json.loads((folder / "references.json").read_text())["rows"]
+    evaluation = _with_headroom(_over_seeds(by_seed) + references)
+    translate = folder / "translate.json"
+    translate = {k: v for k, v in json.loads(translate.read_text()).items() if k != "machine"} if translate.exists() else None
+    result = {"profile": profile, "seed": SEED, "training_seeds": [d["seed"] for d in per_seed],
+              "seed_hosts": {d["seed"]: f"{d['machine']['cpu']}, reference conv {d['machine']['reference_conv_ms']} "
+                                        f"ms, {d['date']}" for d in per_seed},
+              "scenes": {"train": settings.train_scenes, "test": settings.test_scenes, "size": settings.scene_size},
+              "training": [row for d in per_seed for row in d["training"]],
+              "translate": translate,
+              "evaluation": evaluation,
+              "evaluation_by_seed": [row | {"seed": d["seed"]} for d, table in zip(per_seed, by_seed) for row in table],
+              "hidden": ["evaluation", "evaluation_by_seed"],  # in the JSON; the report shows the tables below
+              "table_1": _summary(evaluation, TABLE_1), "utility": _summary(evaluation[:-2], UTILITY),
+              "small_objects": _summary(evaluation, SMALL_OBJECTS)}
     save_result("quality" if profile == PROFILE else f"quality-{profile}", result)
-    if profile == PROFILE:
-        _write_training_block(result)
-    return result
-
-
-def evaluation_tables(root: Path, settings: Profile, seeds) -> dict:
-    """The evaluation part of the result, from the evaluate reports under `root` (report-<seed>/metrics.json) and
-    the two references computed on root/prepared: the raw rows (JSON only) and the tables of the report."""
-    by_seed = [_evaluation_rows(json.loads((root / f"report-{seed}" / "metrics.json").read_text())) for seed in seeds]
-    data = root / "prepared"
-    evaluation = _with_headroom(_over_seeds(by_seed) + [_r_alone(data, settings.size), _oracle(data, settings)])
-    return {"evaluation": evaluation,
-            "evaluation_by_seed": [row | {"seed": seed} for seed, table in zip(seeds, by_seed) for row in table],
-            "hidden": ["evaluation", "evaluation_by_seed"],  # in the JSON; the report shows the tables below
-            "table_1": _summary(evaluation, TABLE_1), "utility": _summary(evaluation[:-2], UTILITY),
-            "small_objects": _summary(evaluation, SMALL_OBJECTS)}
-
-
-def rebuild(root: str | Path, profile: str = PROFILE) -> dict:
-    """The evaluation tables again from a folder that run(keep=...) left, without training or evaluating: for a
-    change to the tables. Training, translate and seeds come from the saved result file."""
-    name = "quality" if profile == PROFILE else f"quality-{profile}"
-    result = json.loads((RESULTS / f"{name}.json").read_text())
-    for key in ("benchmark", "machine", "date"):
-        result.pop(key, None)
-    result.update(evaluation_tables(Path(root), PROFILES[profile], result["training_seeds"]))
-    save_result(name, result)
     if profile == PROFILE:
         _write_training_block(result)
     return result
@@ -226,10 +251,6 @@ def _over_seeds(tables: list[list[dict]]) -> list[dict]:
     return rows
 
 
-def _evaluation_rows(table: dict) -> list[dict]:
-    return [_evaluation_row(result) for result in table["runs"].values()]
-
-
 def _evaluation_row(result: dict) -> dict:
     columns = ("mae", "rmse", "object_mean_error", "ssim", "psnr", "fid", "swd", "spectrum_distance",
                "contrast_error", "utility_ratio", "miou_synthetic", "miou_real_plus_synthetic", "miou_real")
@@ -262,15 +283,3 @@ def _write_training_block(result: dict) -> None:
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     TRAINING_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__)
-    parser.add_argument("--rebuild", metavar="DIR", required=True,
-                        help="a folder that run(keep=DIR) left: its report-<seed>/metrics.json and prepared/")
-    arguments = parser.parse_args()
-    rebuild(arguments.rebuild)
-    from benchmarks import report
-
-    print(f"wrote {report.write()}")
