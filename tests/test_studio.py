@@ -110,6 +110,15 @@ def test_studio_files_that_do_not_fit_are_refused_by_name(studio, car_scene, syn
         path.write_text(json.dumps({**record, **change}))
         with pytest.raises(ConfigError, match=fragment):
             read_studio_file(path, names, "°C")
+    state.class_values[CAR] = -300.0
+    with pytest.raises(DataError, match="below absolute zero"):
+        studio.render(state)
+    hot = {**record, "temperatures": {k: 900.0 for k in record["temperatures"]}}
+    path = tmp_path / "hot.json"
+    path.write_text(json.dumps(hot))
+    result = cli("translate", "--checkpoint", studio.loaded.folder, "--input", synth_root, "--out",
+                 tmp_path / "h", "--temperatures", path, "--quiet")
+    assert result.exit_code != 0 and "outside the plausible" in result.output and str(path) in result.output
     other = {**record, "temperatures": {**record["temperatures"], "car/999": 20.0}}
     path = tmp_path / "other.json"
     path.write_text(json.dumps(other))

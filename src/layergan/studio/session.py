@@ -16,6 +16,7 @@ import numpy as np
 
 from layergan.classes import VOID_LABEL
 from layergan.data.dataset import ItemBuilder
+from layergan.data.encoding import check_temperatures
 from layergan.data.labels import SEGMENT_STRIDE, segment_keys
 from layergan.data.readers import RawSample
 from layergan.errors import ConfigError
@@ -140,8 +141,11 @@ class Studio:
         return fresh
 
     def render(self, state: SceneState) -> np.ndarray:
-        state.frame = render_edit(self.loaded, self.builder, state.raw, state.base, state.temperatures(),
-                                  self.device, base_frame=state.base_frame)
+        temperatures = state.temperatures()
+        check_temperatures(min(temperatures.values()), max(temperatures.values()), "the temperatures set",
+                           allow_extreme=not self.units.calibrated)  # as translate: never below absolute zero
+        state.frame = render_edit(self.loaded, self.builder, state.raw, state.base, temperatures, self.device,
+                                  base_frame=state.base_frame)
         return state.frame
 
     def select(self, state: SceneState, x: int, y: int) -> ObjectKey | None:

@@ -174,7 +174,7 @@ def translate(checkpoint: str, input_root: str, out: str, layout: str = "auto", 
             for start in tqdm(range(0, len(todo), batch_size), desc=f"translate {split}", disable=not progress):
                 chunk = list(pool.map(lambda r: read_sample(r, reading), todo[start:start + batch_size]))
                 if isinstance(mode, StudioScene):
-                    frames = [render_edit(loaded, builder, raw, *_studio_temperatures(raw, mode, temperatures),
+                    frames = [render_edit(loaded, builder, raw, *_studio_temperatures(raw, mode, temperatures, extreme),
                                           device) for raw in chunk]
                 else:
                     temps = [_temperatures(raw, mode, stats, classes, seed, extreme) for raw in chunk]
@@ -206,7 +206,7 @@ def _temperatures(raw, mode, stats, classes, seed, allow_extreme) -> dict[tuple[
     return object_temperatures(raw, mode, stats, classes.names, image_rng(seed, raw.ref.id))
 
 
-def _studio_temperatures(raw, studio: StudioScene, source: str):
+def _studio_temperatures(raw, studio: StudioScene, source: str, allow_extreme: bool):
     """(base, edited) temperatures of a studio export, which must name exactly the objects of the scene."""
     valid = raw.class_map != VOID_LABEL
     present = {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE))
@@ -216,6 +216,7 @@ def _studio_temperatures(raw, studio: StudioScene, source: str):
             missing, extra = sorted(present - set(values)), sorted(set(values) - present)
             raise DataError(f"{source}: its {field} do not fit {raw.ref.labels}: objects (class, instance) "
                             f"missing {missing[:5]}, unknown {extra[:5]}")
+        check_temperatures(min(values.values()), max(values.values()), f"{source} ({field})", allow_extreme)
     return studio.base, studio.temperatures
 
 
