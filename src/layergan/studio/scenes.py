@@ -7,6 +7,7 @@ a path, so nothing outside `--data` (and gradio's own upload folder) is read.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +57,7 @@ class SceneLibrary:
             use_thermal = dataset.units.symbol == units.symbol
             for index, entry in enumerate(dataset.entries):
                 self.loaders[f"{split}/{entry['id']}"] = (
-                    lambda d=dataset, i=index, s=split, e=entry: _prepared_sample(d, i, s, e, use_thermal))
+                    lambda d=dataset, i=index, s=split, e=entry, u=use_thermal: _prepared_sample(d, i, s, e, u))
 
     def _add_input(self, root: Path, classes: ClassList, units: ThermalUnits, layout: str, splits, warn) -> None:
         root, splits = input_splits(root, splits, layout, None)
@@ -73,8 +74,7 @@ class SceneLibrary:
             if problems:
                 raise DataError(f"{problems[0][0]}: {problems[0][1]}")
             for ref in refs:
-                ref = ref if use_thermal else SampleRef(ref.id, ref.split, ref.rgb, ref.labels, ref.instances, None,
-                                                        ref.layout)
+                ref = ref if use_thermal else replace(ref, thermal=None)
                 self.loaders[f"{split}/{ref.id}"] = lambda r=ref: read_sample(r, reading)
 
     @property
