@@ -11,6 +11,7 @@ and the held-out L1 of the initial and final weights (does it learn?). About 25 
 Each seed's training rows and evaluate results are kept in benchmarks/results/quality-seeds/ as it finishes (a seed
 there is not run again), so the seeds of one table may come from several sessions. Writes
 benchmarks/results/quality.json from all of them, and the generated block in docs/training.md.
+`python -m benchmarks.quality --assemble` writes the table from the seeds finished so far.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(keep) if keep else Path(tmp)
         raw, data = make_dataset(root, settings)
+        _save_references(folder, data, settings)
         for seed in todo:
             rows, runs = [], []
             for method in methods:
@@ -122,7 +124,21 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
                                               "images_per_s": float(speed.group(1)) if speed else None,
                                               "peak_rss_mib": translate["peak_rss_mib_largest_process"],
                                               "size": settings.size})
-        _save(folder / "references.json", {"rows": [_r_alone(data, settings.size), _oracle(data, settings)]})
+    return assemble(profile)
+
+
+def _save_references(folder: Path, data: Path, settings: Profile) -> None:
+    """The two rows without a network (seconds): saved first, so that the seeds finished so far assemble."""
+    _save(folder / "references.json", {"rows": [_r_alone(data, settings.size), _oracle(data, settings)]})
+
+
+def assemble_now(profile: str = PROFILE) -> dict:
+    """The table from the seeds finished so far, making the references if an interrupted run left none."""
+    folder = seed_folder(profile)
+    if not (folder / "references.json").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            _, data = make_dataset(Path(tmp), PROFILES[profile])
+            _save_references(folder, data, PROFILES[profile])
     return assemble(profile)
 
 
@@ -283,3 +299,16 @@ def _write_training_block(result: dict) -> None:
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     TRAINING_DOC.write_text(pattern.sub(lambda _: "\n".join(lines), text))
 
+
+
+if __name__ == "__main__":  # python -m benchmarks.quality --assemble: the table from the seeds finished so far
+    import argparse
+
+    from benchmarks import report
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__)
+    parser.add_argument("--assemble", action="store_true", required=True,
+                        help="write quality.json and the report from the seed files kept, training nothing")
+    parser.parse_args()
+    assemble_now()
+    print(f"wrote {report.write()}")
