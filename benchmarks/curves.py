@@ -1,20 +1,22 @@
 """Longer runs of the three style-based methods: held-out MAE, SWD and the object contrast error every 250
 steps up to 1,000, on the quality benchmark's data and seed; a PNG of each metric against step.
 
-Writes benchmarks/results/curves.json and docs/images/curves.png. About 1.5 CPU-hours on 2 cores.
+Writes benchmarks/results/curves.json and docs/images/curves.png. About 1.5 CPU-hours on 2 cores, so each
+method's curve is kept in benchmarks/results/curves-methods/ as it finishes and is not run again.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
-from benchmarks.common import run_measured, save_result
+from benchmarks.common import RESULTS, run_measured, save_result
 from benchmarks.quality import PROFILE, SEED, make_dataset, train
 from layergan.pipeline import PROFILES
 
-METHODS = ("seg2thermal", "layergan-reduced", "layergan")
+METHODS = ("layergan-reduced", "layergan", "seg2thermal")  # the cheapest first: each is kept as it finishes
 METRICS = (("mae", "held-out MAE (°C)"), ("swd", "SWD x1e3"), ("contrast_error", "contrast error (°C)"))
 PLOT = Path(__file__).parent.parent / "docs" / "images" / "curves.png"
 QUICK = {"steps": 4, "every": 2, "profile": "smoke"}
@@ -38,22 +40,33 @@ def plot(curves: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def method_folder(profile: str) -> Path:
+    """Each method's curve is kept here as it finishes: the three runs need not fit one session."""
+    return RESULTS / ("curves-methods" if profile == PROFILE else f"curves-methods-{profile}")
+
+
 def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
-    settings = PROFILES[profile]
-    curves = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        _, data = make_dataset(root, settings)
-        for method in METHODS:
-            out, _, _ = train(method, data, root, settings, SEED, steps=steps, checkpoint_every=every,
-                              keep_checkpoints=steps // every + 1)
-            checkpoints = sorted(out.glob("ckpt-*"))
-            report = root / f"report-{method}"
-            run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
-                          *[arg for c in checkpoints for arg in ("--runs", str(c))]])
-            table = json.loads((report / "metrics.json").read_text())["runs"]
-            curves[method] = [{"step": r["step"], **{k: round(r[k], 3) for k, _ in METRICS if r.get(k) is not None}}
-                              for r in sorted(table.values(), key=lambda r: r["step"])]
+    settings, folder = PROFILES[profile], method_folder(profile)
+    todo = [m for m in METHODS if not (folder / f"{m}.json").exists()]
+    if todo:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            _, data = make_dataset(root, settings)
+            for method in todo:
+                out, _, _ = train(method, data, root, settings, SEED, steps=steps, checkpoint_every=every,
+                                  keep_checkpoints=steps // every + 1)
+                checkpoints = sorted(out.glob("ckpt-*"))
+                report = root / f"report-{method}"
+                run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid",
+                              "--quiet", *[arg for c in checkpoints for arg in ("--runs", str(c))]])
+                table = json.loads((report / "metrics.json").read_text())["runs"]
+                points = [{"step": r["step"], **{k: round(r[k], 3) for k, _ in METRICS if r.get(k) is not None}}
+                          for r in sorted(table.values(), key=lambda r: r["step"])]
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{method}.json").write_text(json.dumps({"method": method, "steps": steps, "every": every,
+                                                                   "points": points, "date": time.strftime(
+                                                                       "%Y-%m-%d")}, indent=2) + "\n")
+    curves = {m: json.loads((folder / f"{m}.json").read_text())["points"] for m in METHODS}
     if profile == PROFILE:
         plot(curves, PLOT)
     result = {"profile": profile, "seed": SEED, "steps": steps, "every": every, "curves": curves,
