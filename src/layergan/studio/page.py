@@ -69,7 +69,8 @@ def build_page(studio: Studio) -> gr.Blocks:
 
         def show(current: SceneState, style: str) -> list:
             truth = current.raw.thermal
-            edited = [current.temperatures()[k] for k in edited_objects(current.base, current.temperatures())]
+            temperatures = current.temperatures()
+            edited = [temperatures[k] for k in edited_objects(current.base, temperatures)]
             window = display_window(current.base_frame, current.frame, truth, include=tuple(edited))
             rows = studio.class_errors(current)
             table = "" if not rows else (f"| class | render ({unit}) | truth ({unit}) | MAE ({unit}) |\n|---|---|---|---|\n"
@@ -199,7 +200,7 @@ def _selected_text(studio: Studio, current: SceneState) -> str:
     if current.selected is None:
         return "No object selected: click one in the input."
     key = current.selected
-    pixels = current.pixels().get(key, 0)
+    pixels = current.pixels.get(key, 0)
     return f"Selected **{studio.object_label(key)}** ({pixels} pixels)."
 
 

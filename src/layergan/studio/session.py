@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +65,14 @@ class SceneState:
         """What the class slider shows: the value set, else the pixel-weighted mean of its objects now."""
         if cls in self.class_values:
             return self.class_values[cls]
-        temps, pixels = self.temperatures(), self.pixels()
+        temps, pixels = self.temperatures(), self.pixels
         keys = [k for k in self.base if k[0] == cls]
         weights = np.array([pixels[k] for k in keys], np.float64)
         return float(np.average([temps[k] for k in keys], weights=weights))
 
+    @cached_property
     def pixels(self) -> dict[ObjectKey, int]:
+        """Pixels per object: fixed for the scene, so counted once."""
         valid = self.raw.class_map != VOID_LABEL
         keys, counts = np.unique(segment_keys(self.raw.class_map, self.raw.instance_map)[valid], return_counts=True)
         return {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE)): int(n) for k, n in zip(keys, counts)}
