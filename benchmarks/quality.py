@@ -5,8 +5,8 @@ in the demo) for the same steps and batch, through `layergan train`, once per tr
 data are always SEED's); `layergan evaluate --utility` compares them per seed, and the table gives the
 mean and sample std over seeds. Two references without a network (output = R, and the oracle) and the
 headroom column place the methods between them. Also records training images/s and peak RSS per run,
-and the held-out L1 of the initial and final weights (does it learn?). About 25 CPU-minutes per seed on
-2 cores.
+and the held-out L1 of the initial and final weights (does it learn?). About 50 CPU-minutes per seed on
+2 cores, the utility included.
 
 Each seed's training rows and evaluate results are kept in benchmarks/results/quality-seeds/ as it finishes (a seed
 there is not run again), so the seeds of one table may come from several sessions. Writes
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, run_measured, save_result
+from benchmarks.common import RESULTS, machine, run_measured, save_result
 from layergan.evaluation.objects import BIN_NAMES, CONTRAST_CLASSES
 from layergan.io import markdown_table
 from layergan.methods.registry import METHODS
@@ -143,8 +143,6 @@ def assemble_now(profile: str = PROFILE) -> dict:
 
 
 def _save(path: Path, document: dict) -> None:
-    from benchmarks.common import machine
-
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {**document, "machine": machine(), "date": time.strftime("%Y-%m-%d")}
     path.write_text(json.dumps(document, indent=2) + "\n")

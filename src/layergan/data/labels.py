@@ -21,6 +21,13 @@ def segment_keys(class_map: np.ndarray, instance_map: np.ndarray) -> np.ndarray:
     return class_map.astype(np.int64) * SEGMENT_STRIDE + instance_map.astype(np.int64)
 
 
+def segment_pixels(class_map: np.ndarray, instance_map: np.ndarray) -> dict[tuple[int, int], int]:
+    """{(class, instance): pixels} of every segment on labelled (non-void) pixels, in key order."""
+    valid = class_map != VOID_LABEL
+    keys, counts = np.unique(segment_keys(class_map, instance_map)[valid], return_counts=True)
+    return {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE)): int(n) for k, n in zip(keys, counts)}
+
+
 def object_edges(class_map: np.ndarray, instance_map: np.ndarray) -> np.ndarray:
     """Bool mask of pixels with a 4-neighbour in another segment (both sides of a border)."""
     keys = segment_keys(class_map, instance_map)

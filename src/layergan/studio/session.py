@@ -18,7 +18,7 @@ import numpy as np
 from layergan.classes import VOID_LABEL
 from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
-from layergan.data.labels import SEGMENT_STRIDE, segment_keys
+from layergan.data.labels import segment_pixels
 from layergan.data.readers import RawSample
 from layergan.errors import ConfigError
 from layergan.io import make_dirs, write_json
@@ -73,9 +73,7 @@ class SceneState:
     @cached_property
     def pixels(self) -> dict[ObjectKey, int]:
         """Pixels per object: fixed for the scene, so counted once."""
-        valid = self.raw.class_map != VOID_LABEL
-        keys, counts = np.unique(segment_keys(self.raw.class_map, self.raw.instance_map)[valid], return_counts=True)
-        return {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE)): int(n) for k, n in zip(keys, counts)}
+        return segment_pixels(self.raw.class_map, self.raw.instance_map)
 
 
 class Studio:

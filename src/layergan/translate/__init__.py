@@ -25,7 +25,7 @@ from tqdm import tqdm
 from layergan.classes import VOID_LABEL
 from layergan.data.dataset import ItemBuilder
 from layergan.data.encoding import check_temperatures
-from layergan.data.labels import SEGMENT_STRIDE, object_table, segment_keys
+from layergan.data.labels import object_table, segment_pixels
 from layergan.data.layouts import detect_layout, is_split_folder, layout_splits, list_samples, read_sample, split_exists
 from layergan.data.public_layouts import FolderSpec
 from layergan.data.reading import make_reading
@@ -66,7 +66,6 @@ def parse_temperatures(spec: str, classes: tuple[str, ...], allow_extreme: bool 
 def object_temperatures(raw, mode, stats: dict, class_names, rng) -> dict[tuple[int, int], float]:
     """Mean °C of every segment (class, instance) present in the sample."""
     valid = raw.class_map != VOID_LABEL
-    keys = np.unique(segment_keys(raw.class_map, raw.instance_map)[valid])
     gt = {}
     if raw.thermal is not None:
         table, _ = object_table(raw.class_map, raw.instance_map, raw.thermal, valid)
@@ -74,8 +73,7 @@ def object_temperatures(raw, mode, stats: dict, class_names, rng) -> dict[tuple[
     if mode == "gt" and raw.thermal is None:
         raise DataError(f"{raw.ref.rgb}: --temperatures gt needs a thermal frame; use auto or CLASS=°C")
     out = {}
-    for key in keys:
-        cls, inst = int(key // SEGMENT_STRIDE), int(key % SEGMENT_STRIDE)
+    for cls, inst in segment_pixels(raw.class_map, raw.instance_map):
         name = class_names[cls]
         if isinstance(mode, dict) and name in mode:
             out[(cls, inst)] = mode[name]
@@ -208,9 +206,7 @@ def _temperatures(raw, mode, stats, classes, seed, allow_extreme) -> dict[tuple[
 
 def _studio_temperatures(raw, studio: StudioScene, source: str, allow_extreme: bool):
     """(base, edited) temperatures of a studio export, which must name exactly the objects of the scene."""
-    valid = raw.class_map != VOID_LABEL
-    present = {(int(k // SEGMENT_STRIDE), int(k % SEGMENT_STRIDE))
-               for k in np.unique(segment_keys(raw.class_map, raw.instance_map)[valid])}
+    present = set(segment_pixels(raw.class_map, raw.instance_map))
     for field, values in (("base", studio.base), ("temperatures", studio.temperatures)):
         if set(values) != present:
             missing, extra = sorted(present - set(values)), sorted(set(values) - present)
