@@ -105,3 +105,11 @@ def test_the_encoder_gets_its_own_learning_rate_group():
     assert groups["encoder"]["lr"] == 1e-4 and groups["synthesis"]["lr"] == cfg.optim.lr_g
     assert {id(p) for p in groups["encoder"]["params"]} == {id(p) for p in built.G.encoder.parameters()}
     assert sum(len(g["params"]) for g in groups.values()) == len(list(built.G.parameters()))
+
+
+def test_l1_blur_must_be_a_non_negative_number():
+    from layergan.methods.registry import resolve
+
+    with pytest.raises(ConfigError, match="l1_blur"):
+        resolve("layergan", overrides={"loss": {"l1_blur": -1}}).validate()
+    assert resolve("layergan", overrides={"loss": {"l1_blur": 1.5}}).loss.l1_blur == 1.5

@@ -245,3 +245,88 @@ def test_class_gradient_penalty_is_per_critic():
         alone = gradient_penalty(lambda x: loss.scores(batch, x.unsqueeze(1).expand(2, 3, 1, 32, 32))[:, k],
                                  real[:, 0], fake[:, 0])
         torch.testing.assert_close(together[:, k], alone, rtol=1e-4, atol=1e-6)
+
+
+def _random_noise_generator(method="layergan", strength=None):
+    torch.manual_seed(0)
+    G = get_method(method).build(tiny_config(method, model={**TINY, "random_noise": True}), CLASSES).G
+    if strength is not None:
+        with torch.no_grad():
+            for m in G.modules():
+                for p in getattr(m, "random_strengths", []):
+                    p.fill_(strength)
+    return G
+
+
+@pytest.mark.parametrize("method", ["seg2thermal", "layergan"])
+def test_random_noise_starts_silent_and_draws_fresh_noise_only_while_training(method):
+    torch.manual_seed(0)
+    plain = get_method(method).build(tiny_config(method), CLASSES).G.train()
+    batch = fake_batch()
+    # strength 0: the same function as the generator without it (the strengths take no random draws)
+    assert torch.equal(_random_noise_generator(method).train()(batch)["thermal"], plain(batch)["thermal"])
+    G = _random_noise_generator(method, strength=1.0)
+    assert (G.train()(batch)["thermal"] - G(batch)["thermal"]).abs().max() > 1e-3
+    G.eval()
+    a = G(batch)["thermal"]
+    assert torch.equal(a, G(batch)["thermal"])
+    # outside training the noise follows each scene's layout: not the batch, and not its temperatures
+    one = {k: v[1:2] for k, v in batch.items()}
+    assert torch.allclose(G(one)["thermal"], a[1:2], atol=1e-5)
+    drawn = []
+    draw = G.synthesis.random_noise
+    G.synthesis.random_noise = lambda *args: drawn.append(draw(*args)) or drawn[-1]
+    G({**batch, "t": batch["t"] + 1.0})
+    G(batch)
+    G({**batch, "masks": batch["masks"].flip(-1)})
+    assert all(torch.equal(a, b) for a, b in zip(drawn[0], drawn[1]))  # the texture does not move with T
+    assert not any(torch.equal(a[0], b[0]) for a, b in zip(drawn[1], drawn[2]))  # another layout, another texture
+
+
+def test_random_noise_strengths_learn_and_belong_to_their_branch():
+    G = _random_noise_generator("layergan").train()
+    G(fake_batch())["thermal"].square().mean().backward()
+    strengths = [p for m in G.modules() for p in getattr(m, "random_strengths", [])]
+    assert len(strengths) == len(G.synthesis.layer_resolutions) + 2 * (len(CLASSES) - 1)
+    assert all(p.grad is not None for p in strengths) and any(p.grad.abs() > 0 for p in strengths)
+    last_block = G.synthesis.blocks[-1].convs[0]
+    assert any(p is last_block.random_strengths[1] for p in G.synthesis.branch_parameters(1))
+
+
+def test_low_passed_l1_ignores_fine_error_and_keeps_coarse_error():
+    from layergan.methods.losses import l1_loss
+
+    target, weight = torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32)
+    checker = (torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2 * 2.0 - 1.0  # +-1 every pixel
+    fine = checker.reshape(1, 1, 32, 32).requires_grad_(True)
+    assert l1_loss(fine, target, weight).item() == pytest.approx(1.0)
+    assert l1_loss(fine, target, weight, blur=1.5).item() < 0.02
+    offset = torch.full((1, 1, 32, 32), 0.7)
+    assert l1_loss(offset, target, weight, blur=1.5).item() == pytest.approx(0.7, abs=1e-4)
+    l1_loss(fine, target, weight, blur=1.5).backward()
+    assert fine.grad is not None and fine.grad.abs().sum() > 0
+    # the error outside the weighted pixels is masked before the blur: it cannot leak in
+    outside = torch.zeros(1, 1, 32, 32)
+    outside[..., :16] = 50.0
+    half = torch.zeros(1, 1, 32, 32)
+    half[..., 16:] = 1.0
+    assert l1_loss(outside, target, half, blur=1.5).item() == 0.0
+
+
+def test_input_skips_feed_the_full_resolution_layers_from_the_input_pixels():
+    from layergan.data.batch import gather_condition
+
+    batch = fake_batch()
+    maps = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        G = get_method("layergan").build(tiny_config("layergan", model={**TINY, "input_skips": flag}), CLASSES).G
+        condition = gather_condition(batch, G.input_keys)
+        _, noises = G.encoder(condition, batch["t"])
+        maps[flag] = noises[-1]
+        if flag:
+            assert G.encoder.noise_sources[-2:] == ["input", "input"]
+            assert torch.allclose(noises[-1], G.encoder.noise_convs[-1](condition))
+    # the half-resolution stem, upsampled, is constant over 2x2 blocks; the input skip is not
+    blocks = lambda m: m.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2).std(-1).max()  # noqa: E731
+    assert blocks(maps[False]) < 1e-6 < blocks(maps[True])

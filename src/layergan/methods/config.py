@@ -31,6 +31,8 @@ class ModelConfig:
     branch_divisor: int = 4  # layergan: branch width = last-block channels / divisor
     class_d_divisor: int = 4  # layergan: per-class critic width = d_channel_* / divisor (each sees one class)
     noise_skips: int = 8  # encoder-to-noise 1x1 convs (the paper's eight)
+    random_noise: bool = False  # StyleGAN2's per-pixel noise in every synthesis layer, beside the skips
+    input_skips: bool = False  # full-resolution synthesis layers take their skip from the input, not the half-res stem
     encoder_weights: str = "none"  # none | imagenet (downloads torchvision's ResNet-18 weights)
     ngf: int = 64  # pix2pix / ThermalGAN U-Net width
     ndf: int = 64  # PatchGAN width
@@ -44,6 +46,7 @@ class LossConfig:
     gp: float = 10.0  # lambda_GP (eq. 2; WGAN-GP's published value)
     gp_interval: int = 4  # lazy GP (StyleGAN2): every k steps, weighted by k; stable with the tanh output (benchmarks/lazy_gp.py)
     drift: float = 0.001  # epsilon-drift on real critic scores (ProGAN), keeps WGAN scores bounded
+    l1_blur: float = 0.0  # > 0: L1 on the error low-passed by a Gaussian of this sigma (px), so it leaves the detail to the critics
     stage1_l1: float = 100.0  # ThermalGAN stage-1 temperature L1
     class_adv_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class critic weights
     class_l1_weights: dict[str, float] = field(default_factory=dict)  # layergan: per-class L1 weights
@@ -108,7 +111,7 @@ class TrainConfig:
         for name, value in self.optim.class_lr.items():
             if not (math.isfinite(float(value)) and float(value) > 0):
                 raise ConfigError(f"optim.class_lr.{name} must be a positive number, got {value}")
-        for name in ("l1", "adv", "gp", "drift", "stage1_l1"):
+        for name in ("l1", "adv", "gp", "drift", "stage1_l1", "l1_blur"):
             value = getattr(self.loss, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"loss.{name} must be a number >= 0, got {value}")

@@ -10,6 +10,7 @@ only so that the trainer can run it lazily, every `interval` steps, weighted by 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Protocol
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from layergan.compat import import_torchvision
 from layergan.data.batch import gather_condition
 from layergan.models.thermalgan import CONDITION_LIMIT, contrast_target, stage2_condition
 
@@ -49,9 +51,22 @@ def present_mean(values: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
     return (values.float() * presence).sum(0) / presence.sum(0).clamp(min=1.0)
 
 
-def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: mean absolute error over pixels, weighted (0 outside the valid region)."""
-    return ((prediction.float() - target.float()).abs() * weight).sum() / weight.sum().clamp(min=1.0)
+def l1_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, blur: float = 0.0) -> torch.Tensor:
+    """Eq. 1: mean absolute error over pixels, weighted (0 outside the valid region).
+
+    `blur` > 0 low-passes the error (masked to the weighted pixels) by a Gaussian of that sigma first: the L1
+    then holds the object temperatures and shapes, and no longer pulls the unpredictable texture to its mean.
+    """
+    error = prediction.float() - target.float()
+    if blur > 0:
+        error = lowpass(error * (weight > 0), blur)
+    return (error.abs() * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def lowpass(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N, C, H, W) images blurred by a Gaussian of `sigma` pixels, kernel +-3 sigma, reflected borders."""
+    radius = max(1, math.ceil(3 * sigma))
+    return import_torchvision().transforms.functional.gaussian_blur(images, [2 * radius + 1] * 2, [sigma, sigma])
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None):
@@ -111,12 +126,14 @@ class WGANGPLoss:
                  lambda_l1: float, lambda_adv: float, lambda_gp: float, drift: float,
                  gp_interval: int,  # > 1: lazy penalty (StyleGAN2), run every k steps and weighted by k
                  class_adv_weights: dict[str, float], class_l1_weights: dict[str, float],
-                 autocast: Autocast):
+                 autocast: Autocast,
+                 l1_blur: float = 0.0):  # sigma (px) of the low-pass on the L1 error; 0 = plain L1
         ((_, self.D),) = discriminators.items()
         self.class_critics, self.condition_keys = class_critics, condition_keys
         self.class_names, self.autocast = class_names, autocast
         self.critic_names = class_names if class_critics else ("all",)
         self.lambda_l1, self.lambda_adv, self.lambda_gp, self.drift = lambda_l1, lambda_adv, lambda_gp, drift
+        self.l1_blur = l1_blur
         self.gp_interval = max(1, gp_interval)
         self.phases = (Phase("D", "D"), Phase("Dgp", "D", self.gp_interval), Phase("G", "G"))
         self.adv_weights = torch.tensor([float(class_adv_weights.get(k, 1.0)) for k in self.critic_names])
@@ -165,7 +182,7 @@ class WGANGPLoss:
         if phase == "G":
             fake = output["thermal"]
             with self.autocast():
-                l1 = l1_loss(fake, batch["target"], self.l1_weights(batch))
+                l1 = l1_loss(fake, batch["target"], self.l1_weights(batch), self.l1_blur)
                 adversarial = (weights * -present_mean(self.scores(batch, fake), presence)).sum()
             loss = generator_loss(l1, adversarial, self.lambda_l1, self.lambda_adv)
             loss.backward()

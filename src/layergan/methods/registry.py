@@ -95,7 +95,8 @@ def _style_builder(input_keys, class_layers: bool):
         m, n = cfg.model, len(classes)
         G = ConditionalStyleGenerator(input_keys, n, cfg.size, m.w_dim, m.channel_base, m.channel_max,
                                       branches=n if class_layers else 1, branch_divisor=m.branch_divisor,
-                                      noise_skips=m.noise_skips, encoder_weights=m.encoder_weights)
+                                      noise_skips=m.noise_skips, random_noise=m.random_noise,
+                                      input_skips=m.input_skips, encoder_weights=m.encoder_weights)
         if class_layers:  # one critic per class, run as one network of grouped layers
             Ds = nn.ModuleDict({"classes": ClassCritics(n, 2 + condition_channels(PER_CLASS_CONDITION, n), cfg.size,
                                                         m.d_channel_base // m.class_d_divisor,
@@ -111,7 +112,7 @@ def _style_builder(input_keys, class_layers: bool):
 
         def make_loss(Ds, autocast):
             return WGANGPLoss(Ds, class_layers, input_keys, classes, l.l1, l.adv, l.gp, l.drift, l.gp_interval,
-                              l.class_adv_weights, l.class_l1_weights, autocast)
+                              l.class_adv_weights, l.class_l1_weights, autocast, l.l1_blur)
 
         groups = (lambda G, Ds, cfg: _layergan_groups(G, Ds, cfg, classes)) if class_layers else _style_groups
         return Built(G, Ds, make_loss, groups)

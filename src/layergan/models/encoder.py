@@ -72,7 +72,10 @@ class StyleEncoder(nn.Module):
                  middle_ws: int,  # styles read from stage 3 (+ stage 4)
                  noise_resolutions: list[int],  # resolution of each synthesis noise input
                  noise_skips: int = 8,  # 1x1 convs feeding the finest layers' noise (the paper uses 8)
-                 weights: str = "none"):  # "imagenet" downloads torchvision's weights
+                 weights: str = "none",  # "imagenet" downloads torchvision's weights
+                 input_skips: bool = False):  # full-resolution layers take their skip from the input itself
+        """Without `input_skips`, the finest tap is the stem at half resolution, so the full-resolution layers
+        get it upsampled (nearest): object parts reach the output no sharper than 2x2 pixels."""
         super().__init__()
         self.resnet = build_resnet18(in_channels, weights)
         self.num_ws, self.coarse, self.middle = num_ws, coarse_ws, middle_ws
@@ -93,7 +96,8 @@ class StyleEncoder(nn.Module):
         self.noise_sources: list[str | None] = [None] * first
         convs = []
         for res in noise_resolutions[first:]:
-            name, channels = self._source_for(res, resolution)
+            name, channels = ("input", in_channels) if input_skips and res >= resolution else \
+                self._source_for(res, resolution)
             self.noise_sources.append(name)
             convs.append(nn.Conv2d(channels, 1, 1))
         self.noise_convs = nn.ModuleList(convs)
@@ -116,7 +120,7 @@ class StyleEncoder(nn.Module):
         return {"stem": stem, "layer1": layer1, "layer2": layer2, "layer3": layer3, "layer4": layer4}
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-        f = self.features(x)
+        f = {**self.features(x), "input": x}
         p4 = self.top(f["layer4"])
         p3 = F.interpolate(p4, size=f["layer3"].shape[-2:], mode="bilinear", align_corners=False) + self.lateral3(f["layer3"])
         p2 = F.interpolate(p3, size=f["layer2"].shape[-2:], mode="bilinear", align_corners=False) + self.lateral2(f["layer2"])

@@ -93,7 +93,9 @@ class _Branched(nn.Module):
 
     def branch_parameters(self, k: int) -> list[nn.Parameter]:
         params = [*self.affines[k].parameters(), self.weights[k], self.biases[k]]
-        return params + ([self.noise_strengths[k]] if hasattr(self, "noise_strengths") else [])
+        for name in ("noise_strengths", "random_strengths"):
+            params += [getattr(self, name)[k]] if hasattr(self, name) else []
+        return params
 
     def _styles_weight_bias(self, w: torch.Tensor):
         """(N*K, I) styles, (N*K, O, I, k, k) weights and (N*K, O, 1, 1) biases, sample-major, branch-minor."""
@@ -107,6 +109,9 @@ class _Branched(nn.Module):
 class SynthesisLayer(_Branched):
     """Modulated 3x3 conv, optional 2x upsampling, noise with a learned strength, bias and lrelu.
 
+    `noise` is the encoder's skip features (the paper's feature-to-noise); `random_noise` is StyleGAN2's
+    per-pixel Gaussian noise, with a strength of its own that starts at 0 (only with `random_noise=True`).
+
     With `branches` K > 1 the layer holds K parameter sets and takes its input as (N*K, I, H, W),
     or (N, I, H, W) shared by every branch; it returns (N*K, O, H, W).
     """
@@ -116,14 +121,22 @@ class SynthesisLayer(_Branched):
                  out_channels: int,  # output channels
                  w_dim: int,  # style vector width
                  up: bool = False,  # upsample the input by 2 first
-                 branches: int = 1):  # independent parameter sets (class branches)
+                 branches: int = 1,  # independent parameter sets (class branches)
+                 random_noise: bool = False):  # also add per-pixel Gaussian noise (StyleGAN2's noise input)
         super().__init__()
         self.up = up
         self._make(branches, in_channels, out_channels, 3, w_dim)
         self.noise_strengths = nn.ParameterList([nn.Parameter(torch.zeros([])) for _ in range(branches)])
+        if random_noise:
+            self.random_strengths = nn.ParameterList([nn.Parameter(torch.zeros([])) for _ in range(branches)])
         self.weight_gain = 1.0 / math.sqrt(in_channels * 9)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    def _add_noise(self, x: torch.Tensor, noise: torch.Tensor, strengths: nn.ParameterList, n: int) -> torch.Tensor:
+        strength = torch.stack(list(strengths)).repeat(n).reshape(-1, 1, 1, 1)
+        return x + noise.repeat_interleave(self.branches, dim=0) * strength
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None,
+                random_noise: torch.Tensor | None = None) -> torch.Tensor:
         n, k = w.shape[0], self.branches
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
@@ -132,8 +145,9 @@ class SynthesisLayer(_Branched):
         styles, weight, bias = self._styles_weight_bias(w)
         x = modulated_conv2d(x, weight, styles * self.weight_gain, demodulate=True, padding=1)
         if noise is not None:
-            strength = torch.stack(list(self.noise_strengths)).repeat(n).reshape(-1, 1, 1, 1)
-            x = x + noise.repeat_interleave(k, dim=0) * strength
+            x = self._add_noise(x, noise, self.noise_strengths, n)
+        if random_noise is not None and hasattr(self, "random_strengths"):
+            x = self._add_noise(x, random_noise, self.random_strengths, n)
         return lrelu(x + bias.to(x.dtype))
 
 
@@ -164,26 +178,27 @@ class SynthesisBlock(nn.Module):
                  w_dim: int,  # style vector width
                  resolution: int,  # output resolution of this block
                  out_image_channels: int = 1,  # image channels
-                 branches: int = 1):  # class branches (the image has N*K samples)
+                 branches: int = 1,  # class branches (the image has N*K samples)
+                 random_noise: bool = False):  # per-pixel Gaussian noise in every layer
         super().__init__()
         self.resolution, self.branches = resolution, branches
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
-            self.convs = nn.ModuleList([SynthesisLayer(out_channels, out_channels, w_dim)])
+            self.convs = nn.ModuleList([SynthesisLayer(out_channels, out_channels, w_dim, random_noise=random_noise)])
         else:
             self.convs = nn.ModuleList([
-                SynthesisLayer(in_channels, out_channels, w_dim, up=True, branches=branches),
-                SynthesisLayer(out_channels, out_channels, w_dim, branches=branches),
+                SynthesisLayer(in_channels, out_channels, w_dim, up=True, branches=branches, random_noise=random_noise),
+                SynthesisLayer(out_channels, out_channels, w_dim, branches=branches, random_noise=random_noise),
             ])
         self.to_image = ToImage(out_channels, out_image_channels, w_dim, branches=branches)
         self.num_ws = len(self.convs) + 1
 
-    def forward(self, x, image, ws: torch.Tensor, noises: list):
+    def forward(self, x, image, ws: torch.Tensor, noises: list, random_noises: list):
         assert ws.shape[1] == self.num_ws
         if hasattr(self, "const"):
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         for i, conv in enumerate(self.convs):
-            x = conv(x, ws[:, i], noises[i])
+            x = conv(x, ws[:, i], noises[i], random_noises[i])
         y = self.to_image(x, ws[:, -1])
         if image is not None:
             skip = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
@@ -205,7 +220,8 @@ class SynthesisNetwork(nn.Module):
                  channel_base: int = 16384,  # channels at resolution r: min(base / r, max)
                  channel_max: int = 512,  # upper bound on channels
                  branches: int = 1,  # class branches in the last block
-                 branch_divisor: int = 1):  # branch width = channels at the last resolution / divisor
+                 branch_divisor: int = 1,  # branch width = channels at the last resolution / divisor
+                 random_noise: bool = False):  # per-pixel Gaussian noise in every layer (StyleGAN2)
         super().__init__()
         assert resolution >= 8 and resolution & (resolution - 1) == 0, resolution
         self.resolution, self.branches = resolution, branches
@@ -216,20 +232,25 @@ class SynthesisNetwork(nn.Module):
             last = res == resolution
             if last and branches > 1:
                 channels = max(8, channels // branch_divisor)
-            blocks.append(SynthesisBlock(previous, channels, w_dim, res, out_channels, branches if last else 1))
+            blocks.append(SynthesisBlock(previous, channels, w_dim, res, out_channels, branches if last else 1,
+                                         random_noise))
             previous = channels
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_ws for b in self.blocks)
         self.layer_resolutions = [b.resolution for b in self.blocks for _ in b.convs]
 
-    def forward(self, ws: torch.Tensor, noises: list) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noises: list, random_noises: list | None = None) -> torch.Tensor:
+        """`noises`: the skip-fed inputs (None for a layer without); `random_noises`: per-pixel Gaussian noise,
+        (N, 1, r, r) per layer, used only by a network built with random_noise=True."""
         assert ws.shape[1] == self.num_ws, (ws.shape, self.num_ws)
         assert len(noises) == len(self.layer_resolutions)
+        random_noises = random_noises or [None] * len(noises)
         x = image = None
         w_index = n_index = 0
         for block in self.blocks:
             n_convs = len(block.convs)
-            x, image = block(x, image, ws[:, w_index:w_index + block.num_ws], noises[n_index:n_index + n_convs])
+            x, image = block(x, image, ws[:, w_index:w_index + block.num_ws], noises[n_index:n_index + n_convs],
+                             random_noises[n_index:n_index + n_convs])
             w_index += block.num_ws
             n_index += n_convs
         n = ws.shape[0]
@@ -238,5 +259,13 @@ class SynthesisNetwork(nn.Module):
     def branch_parameters(self, k: int) -> list[nn.Parameter]:
         return [p for m in self.modules() if isinstance(m, _Branched) and m.branches > 1 for p in m.branch_parameters(k)]
 
-    def random_noise(self, batch: int, device=None) -> list[torch.Tensor]:
-        return [torch.randn(batch, 1, r, r, device=device) for r in self.layer_resolutions]
+    def random_noise(self, batch: int, device=None, seeds: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Per-layer (N, 1, r, r) Gaussian noise: from the global RNG, or reproducibly from one seed per sample."""
+        if seeds is None:
+            return [torch.randn(batch, 1, r, r, device=device) for r in self.layer_resolutions]
+        per_sample = []
+        for seed in seeds.tolist():
+            generator = torch.Generator(device=device).manual_seed(int(seed))
+            per_sample.append([torch.randn(1, 1, r, r, device=device, generator=generator)
+                               for r in self.layer_resolutions])
+        return [torch.cat(layer) for layer in zip(*per_sample)]
