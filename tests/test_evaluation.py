@@ -69,6 +69,10 @@ def test_pipeline_writes_report_with_table_and_grid(pipeline_run):
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert {r["method"] for r in metrics["runs"].values()} == {"layergan", "pix2pix"}
     assert all(np.isfinite(r["mae"]) and r["per_class"] for r in metrics["runs"].values())
+    # the report shows the utility ratio (issue #18), with the profile's segmenter steps
+    assert all(r["utility_ratio"] == r["miou_synthetic"] / r["miou_real"] and r["utility_steps"] == 3
+               for r in metrics["runs"].values())
+    assert "utility (syn/real mIoU)" in html and "trained for 3 steps" in html
     assert (out / "report" / "grid.png").stat().st_size > 5000
     assert len(list((out / "translated" / "test" / "ThermalImages").glob("*.npy"))) == 4
 

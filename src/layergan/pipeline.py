@@ -29,12 +29,14 @@ class Profile:
     steps: int
     batch: int
     size: int
+    utility_steps: int  # steps of each utility segmenter in the report (evaluation/utility.py)
 
 
 PROFILES = {
-    "demo": Profile(240, 40, (320, 240), 150, 8, 64),  # under 15 min on a slow 2-core host, with the install
-    "benchmark": Profile(240, 40, (320, 240), 250, 8, 64),  # the demo's data, a few hundred steps
-    "smoke": Profile(10, 4, (96, 72), 3, 2, 32),
+    # under 15 min on a slow 2-core host, with the install; the utility's segmenters are shortened to fit
+    "demo": Profile(240, 40, (320, 240), 150, 8, 64, 100),
+    "benchmark": Profile(240, 40, (320, 240), 250, 8, 64, 300),  # the demo's data, a few hundred steps
+    "smoke": Profile(10, 4, (96, 72), 3, 2, 32, 3),
 }
 METHODS = ("layergan", "pix2pix")
 
@@ -64,10 +66,11 @@ def run_pipeline(out: str | Path, profile_name: str = "demo", seed: int = 0, fid
     weights = fid_weights or fid.default_weights_path()
     use_fid = Path(weights).exists()
     say(f"[4/5] evaluate ({'with' if use_fid else 'without'} FID"
-        + ("" if use_fid else f"; no Inception weights at {weights}") + ")")
+        + ("" if use_fid else f"; no Inception weights at {weights}")
+        + f"; utility with {profile.utility_steps}-step segmenters)")
     report = out / "report"
     evaluate(runs, str(data), str(report), fid_weights=str(weights) if use_fid else None, use_fid=use_fid,
-             progress=progress)
+             progress=progress, utility=profile.utility_steps)
     say("[5/5] translate held-out scenes with auto temperatures")
     translate(runs[0], str(raw), str(out / "translated"), temperatures="auto", seed=seed, splits=("test",),
               progress=progress)

@@ -178,12 +178,13 @@ def _markdown(report, grid_name) -> str:
 
 
 def _utility_sentence(report) -> str:
-    real = [r["miou_real"] for r in report["runs"].values() if r.get("miou_real") is not None]
-    if not real:
+    scored = [r for r in report["runs"].values() if r.get("miou_real") is not None]
+    if not scored:
         return ""
-    return (f" Utility: a small segmenter trained on each run's translations of the training scenes, scored by "
-            f"mIoU on the real test frames, divided by the same segmenter trained on the real frames "
-            f"(mIoU {real[0]:.3f}); 1 = the synthetic frames teach as much as real ones.")
+    return (f" Utility: a small segmenter trained for {scored[0].get('utility_steps', '?')} steps on each run's "
+            f"translations of the training scenes, scored by mIoU on the real test frames, divided by the same "
+            f"segmenter trained on the real frames (mIoU {scored[0]['miou_real']:.3f}); 1 = the synthetic frames "
+            "teach as much as real ones.")
 
 
 def _swd_rows(report):
@@ -207,5 +208,6 @@ def _html(report, grid_name) -> str:
     return (f"<!doctype html><meta charset='utf-8'><title>layergan report</title>"
             f"<style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border:1px solid #ccc}}</style>"
             f"<h1>layergan evaluation</h1><p>split {html.escape(report['split'])}, FID window "
-            f"{report['fid_window']} {html.escape(report['unit'])}</p><table><tr>{head}</tr>{body}</table>"
+            f"{report['fid_window']} {html.escape(report['unit'])}.{html.escape(_utility_sentence(report))}</p>"
+            f"<table><tr>{head}</tr>{body}</table>"
             f"<h2>Samples</h2><img src='{grid_name}' style='max-width:100%'>")

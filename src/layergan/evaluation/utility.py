@@ -122,4 +122,5 @@ class UtilityScore:
         both = self._score(torch.cat([self.real_train, synthetic_train]),
                            torch.cat([self.train_labels, self.train_labels]))
         return {"miou_real": self.real_miou, "miou_synthetic": synthetic, "miou_real_plus_synthetic": both,
-                "utility_ratio": synthetic / self.real_miou if self.real_miou > 0 else None}
+                "utility_ratio": synthetic / self.real_miou if self.real_miou > 0 else None,
+                "utility_steps": self.steps}
