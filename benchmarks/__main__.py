@@ -1,4 +1,4 @@
-"""python -m benchmarks {synth,prepare,networks,quality,references,baselines,residual_range,fingerprint,lazy_gp,loader,translate,curves,studio,gpu,all,report}"""
+"""python -m benchmarks {synth,prepare,networks,quality,references,baselines,residual_range,fingerprint,lazy_gp,loader,translate,curves,studio,utility,gpu,all,report}"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from benchmarks import report
 
-BENCHMARKS = ("synth", "prepare", "networks", "quality", "references", "baselines", "residual_range", "fingerprint", "lazy_gp", "loader", "translate", "curves", "studio", "gpu")
+BENCHMARKS = ("synth", "prepare", "networks", "quality", "references", "baselines", "residual_range", "fingerprint", "lazy_gp", "loader", "translate", "curves", "studio", "utility", "gpu")
 
 
 def main():

@@ -86,11 +86,11 @@ def _without_stdout(value):
     return value
 
 
-def save_result(name: str, result: dict) -> Path:
-    """benchmarks/results/<name>.json with the machine and date; commands' stdout is left out."""
+def save_result(name: str, result: dict, machine_info: dict | None = None) -> Path:
+    """benchmarks/results/<name>.json with the machine (this one unless given) and date; commands' stdout is left out."""
     result = _without_stdout(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    result = {"benchmark": name, "machine": machine(), "date": time.strftime("%Y-%m-%d"), **result}
+    result = {"benchmark": name, "machine": machine_info or machine(), "date": time.strftime("%Y-%m-%d"), **result}
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path

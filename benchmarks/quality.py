@@ -16,7 +16,6 @@ benchmarks/results/quality.json from all of them, and the generated block in doc
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 from benchmarks.common import RESULTS, machine, run_measured, save_result
 from layergan.evaluation.objects import BIN_NAMES, CONTRAST_CLASSES
 from layergan.io import markdown_table
+from layergan.methods.config import merge
 from layergan.methods.registry import METHODS
 from layergan.pipeline import PROFILES, Profile, run_config
 
@@ -51,22 +51,25 @@ def _final_metrics(run: Path) -> dict:
     return json.loads((newest / "state.json").read_text())["metrics"]
 
 
-def make_dataset(root: Path, settings: Profile) -> tuple[Path, Path]:
-    """The profile's embedded dataset, raw and prepared, under root (deterministic for SEED)."""
+def make_dataset(root: Path, settings: Profile, seed: int = SEED) -> tuple[Path, Path]:
+    """The profile's embedded dataset, raw and prepared, under root (deterministic for the data seed)."""
     raw, data = root / "raw", root / "prepared"
     run_measured(["layergan", "synth-data", "--out", str(raw), "--train", str(settings.train_scenes),
                   "--test", str(settings.test_scenes), "--size", "x".join(map(str, settings.scene_size)),
-                  "--seed", str(SEED), "--workers", "2", "--quiet"])
+                  "--seed", str(seed), "--workers", "2", "--quiet"])
     run_measured(["layergan", "prepare", "--src", str(raw), "--out", str(data), "--workers", "2", "--quiet"])
     return raw, data
 
 
-def train(method: str, data: Path, root: Path, settings: Profile, seed: int = SEED,
+def train(method: str, data: Path, root: Path, settings: Profile, seed: int = SEED, name: str | None = None,
           **overrides) -> tuple[Path, dict, dict]:
-    """One `layergan train` process with the pipeline's config for this method: (run folder, wall/RSS, metrics)."""
-    out, config_path = root / "runs" / method, root / f"{method}.yaml"
+    """One `layergan train` process with the pipeline's config for this method: (run folder, wall/RSS, metrics).
+
+    `overrides` are config values, nested as in a YAML config (loss={"l1": 10}); unknown keys raise. The run
+    folder is root/runs/<name or method>: evaluate tells runs apart by that folder's name."""
+    out, config_path = root / "runs" / (name or method), root / f"{name or method}.yaml"
     root.mkdir(parents=True, exist_ok=True)
-    config = dataclasses.replace(run_config(method, data, out, settings, seed), **overrides)  # unknown keys raise
+    config = merge(run_config(method, data, out, settings, seed), overrides, "benchmark")
     config_path.write_text(config.to_yaml())
     measured = run_measured(["layergan", "train", "--config", str(config_path), "--quiet"])
     return out, measured, _final_metrics(out)
@@ -194,27 +197,34 @@ def _r_alone(data: Path, size: int) -> dict:
 def _oracle(data: Path, settings: Profile) -> dict:
     """The best prediction the inputs allow (synth's noiseless parts through the optics), through the same
     letterbox as every method: the floor of every error metric."""
-    from layergan.data.batch import collate
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
-    from layergan.data.synth import oracle_frame
     from layergan.evaluation.suite import EvaluationMetrics
 
     dataset = PreparedDataset(data, "test", settings.size, RESIDUAL, augment=False)
     metrics = EvaluationMetrics(dataset.classes.names)
+    for truth, best in oracle_batches(dataset, "test", settings):
+        metrics.update(best["thermal"], truth)
+    return _evaluation_row({**metrics.result(), "step": 0,
+                            "method": "reference: oracle (noiseless scene, no network)", "images": len(dataset)})
+
+
+def oracle_batches(dataset, split: str, settings: Profile, batch: int = 8, seed: int = SEED):
+    """(real batch, oracle batch) pairs over a split of the embedded dataset: the oracle frame (synth's noiseless
+    parts through the optics, regenerated from the scene's seed) through the same letterbox as the real one."""
+    from layergan.data.batch import collate
+    from layergan.data.synth import oracle_frame
+
     width, height = settings.scene_size
-    for start in range(0, len(dataset), 8):
+    for start in range(0, len(dataset), batch):
         real, best = [], []
-        for index in range(start, min(start + 8, len(dataset))):
+        for index in range(start, min(start + batch, len(dataset))):
             raw = dataset.load(index)
             scene = int(dataset.entries[index]["id"].rsplit("_", 1)[1])  # synth's ids: test_000003
             real.append(dataset.builder.make_item(raw, None))  # what dataset[index] gives, without a second read
-            best.append(dataset.builder.make_item({**raw, "thermal": oracle_frame(SEED, "test", scene, height, width)},
+            best.append(dataset.builder.make_item({**raw, "thermal": oracle_frame(seed, split, scene, height, width)},
                                                   None))
-        truth = collate(real)
-        metrics.update(collate(best)["thermal"], truth)
-    return _evaluation_row({**metrics.result(), "step": 0,
-                            "method": "reference: oracle (noiseless scene, no network)", "images": len(dataset)})
+        yield collate(real), collate(best)
 
 
 def _with_headroom(rows: list[dict]) -> list[dict]:

@@ -116,6 +116,14 @@ class UtilityScore:
         model = train_segmenter(frames, labels, self.num_classes, self.norm, self.steps)
         return mean_iou(model, self.test, self.test_labels, self.num_classes, self.norm)
 
+    def score_frames(self, frames: torch.Tensor, labels: torch.Tensor) -> float:
+        """mIoU on the real test frames of the segmenter trained on `frames` (any scenes, with their labels)."""
+        return self._score(frames, labels)
+
+    def score_added(self, frames: torch.Tensor, labels: torch.Tensor) -> float:
+        """mIoU when the real training frames are joined by frames of other scenes (with their own labels)."""
+        return self._score(torch.cat([self.real_train, frames]), torch.cat([self.train_labels, labels]))
+
     def score(self, synthetic_train: torch.Tensor) -> dict:
         """`synthetic_train`: the run's frames for the same training scenes, in the same order."""
         synthetic = self._score(synthetic_train, self.train_labels)
