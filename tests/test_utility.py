@@ -39,6 +39,14 @@ def test_frames_identical_to_the_real_ones_have_utility_one(score):
     assert result["utility_ratio"] == 1.0 and result["miou_synthetic"] == score.real_miou
 
 
+def test_frames_of_other_scenes_are_scored_with_their_own_labels(score):
+    other, other_labels = scenes(16, 2)
+    assert score.score_frames(score.real_train, score.train_labels) == score.real_miou  # same data, same seed
+    assert score.score_frames(other, other_labels) > 0.8  # other layouts, labelled right, teach the task too
+    assert score.score_frames(other, torch.roll(other_labels, 8, dims=1)) < 0.6  # labels that do not fit
+    assert score.score_added(other, other_labels) > 0.8
+
+
 def test_frames_without_the_class_signal_teach_less(score):
     smooth = torch.full_like(score.real_train, 18.0)  # right mean, no structure at all
     result = score.score(smooth)
