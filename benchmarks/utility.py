@@ -35,6 +35,7 @@ VARIANTS = {  # name -> (what changes, config overrides)
     "l1-10": ("lambda_L1 10 instead of 100: the critics weigh 10x more", {"loss": {"l1": 10.0}}),
     "input-skips": ("the full-resolution layers' skips from the input itself, not the half-resolution stem",
                     {"model": {"input_skips": True}}),
+    "steps-1000": ("1,000 steps instead of 250 (4x the budget)", {"steps": 1000}),
 }
 COLUMNS = (("mae", "MAE (°C)"), ("spectrum_distance", "spectrum distance"), ("swd", "SWD (x1e3)"),
            ("contrast_error", "contrast error (°C)"), ("miou_synthetic", "mIoU, synthetic"),
