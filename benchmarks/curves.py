@@ -69,7 +69,10 @@ def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
     curves = {m: json.loads((folder / f"{m}.json").read_text())["points"] for m in METHODS}
     if profile == PROFILE:
         plot(curves, PLOT)
+    table = [{"method": method, "step": p["step"], **{label: p.get(key) for key, label in METRICS}}
+             for method, points in curves.items() for p in points]
     result = {"profile": profile, "seed": SEED, "steps": steps, "every": every, "curves": curves,
+              "hidden": ["curves"], "points": table,
               "plot": str(PLOT.relative_to(PLOT.parent.parent.parent)) if profile == PROFILE else None}
     save_result("curves" if profile == PROFILE else f"curves-{profile}", result)
     return result
