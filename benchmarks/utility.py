@@ -22,6 +22,7 @@ import torch
 from benchmarks.common import RESULTS, run_measured, save_result
 from benchmarks.quality import (PROFILE, SEEDS, _evaluation_row, _over_seeds, _save, _summary, make_dataset,
                                 oracle_batches, seed_folder, train)
+from layergan.evaluation.evaluate import utility_for
 from layergan.pipeline import PROFILES
 
 METHOD = "layergan"
@@ -81,12 +82,14 @@ def run(profile: str = PROFILE, seeds: tuple[int, ...] = SEEDS, variants: tuple[
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             data = data or make_dataset(root, settings)[1]
+            if need_references or need_added:  # one real-only segmenter for both
+                score = utility_for(str(data), "test", settings.size, 8, "cpu", {}, utility_steps)
             if need_references:
                 _save(folder / "references.json", {"utility_steps": utility_steps,
-                                                   "rows": references(data, settings, utility_steps)})
+                                                   "rows": references(data, settings, score)})
             if need_added:
                 _save(folder / "added-scenes.json", {"utility_steps": utility_steps,
-                                                     **added_scenes(root, data, settings, utility_steps)})
+                                                     **added_scenes(root, data, settings, score)})
             for seed, names in todo.items():
                 runs = {}
                 for name in names:
@@ -117,26 +120,20 @@ REFERENCES = {  # name -> what the segmenter is trained on instead of the real t
 }
 
 
-def references(data: Path, settings, steps: int) -> dict:
-    """The utility of frames that need no network: where between the object means and the real frames is it lost?"""
+def references(data: Path, settings, score) -> dict:
+    """The utility of frames that need no network: where between the object means and the real frames is it lost?
+    `score`: the real-data side (evaluate's utility_for), shared with added_scenes."""
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
-    from layergan.evaluation.utility import UtilityScore, labels_of
     from layergan.methods.losses import lowpass
 
-    frames = {}
-    for split in ("train", "test"):
-        dataset = PreparedDataset(data, split, settings.size, RESIDUAL, augment=False)
-        pairs = list(oracle_batches(dataset, split, settings))
-        frames[split] = {"real": torch.cat([real["thermal"] for real, _ in pairs]),
-                         "labels": torch.cat([labels_of(real["masks"], real["valid"]) for real, _ in pairs]),
-                         "oracle": torch.cat([best["thermal"] for _, best in pairs]),
-                         "output-r": torch.cat([real["r_celsius"] * real["valid"] for real, _ in pairs]),
-                         "real-lowpass": torch.cat([lowpass(real["thermal"], 1.5) * real["valid"]
-                                                    for real, _ in pairs])}
-    train, test = frames["train"], frames["test"]
-    score = UtilityScore(train["real"], train["labels"], test["real"], test["labels"], len(dataset.classes), steps)
-    return {name: {"change": change, **score.score(train[name])} for name, change in REFERENCES.items()}
+    pairs = list(oracle_batches(PreparedDataset(data, "train", settings.size, RESIDUAL, augment=False), "train",
+                                settings))
+    frames = {"oracle": torch.cat([best["thermal"] for _, best in pairs]),
+              "output-r": torch.cat([real["r_celsius"] * real["valid"] for real, _ in pairs]),
+              "real-lowpass": torch.cat([lowpass(real["thermal"], 1.5) * real["valid"] for real, _ in pairs])}
+    assert torch.equal(torch.cat([real["thermal"] for real, _ in pairs]), score.real_train)  # the same scenes, in order
+    return {name: {"change": change, **score.score(frames[name])} for name, change in REFERENCES.items()}
 
 
 ADDED_ROWS = (("miou_real", "the real training frames"),
@@ -147,14 +144,14 @@ ADDED_ROWS = (("miou_real", "the real training frames"),
 NEW_SCENES_SEED = 1  # a second embedded dataset: layouts that the real training scenes do not have
 
 
-def added_scenes(root: Path, data: Path, settings, steps: int) -> dict:
+def added_scenes(root: Path, data: Path, settings, score) -> dict:
     """What users do with the tool: join the real training frames with frames of *other* scenes. The scenes are a
     second embedded dataset (data seed NEW_SCENES_SEED); their frames are the oracle's (no network) and the
     baseline layergan's (training seed 0, trained on the real training scenes, given the true temperatures)."""
     from layergan.data.dataset import PreparedDataset
     from layergan.data.encoding import RESIDUAL
     from layergan.evaluation.evaluate import frames_and_labels
-    from layergan.evaluation.utility import UtilityScore, labels_of
+    from layergan.evaluation.utility import labels_of
     from layergan.models.pretrained import load_generator
 
     _, new = make_dataset(root / "new-scenes", settings, NEW_SCENES_SEED)
@@ -168,9 +165,6 @@ def added_scenes(root: Path, data: Path, settings, steps: int) -> dict:
                                                                     augment=False), 8, "cpu", loaded.G,
                                                     loaded.encoding)
     assert torch.equal(synthetic_labels, labels)
-    sets = {split: frames_and_labels(PreparedDataset(data, split, settings.size, RESIDUAL, augment=False), 8, "cpu")
-            for split in ("train", "test")}
-    score = UtilityScore(*sets["train"], *sets["test"], len(loaded.classes), steps)
     return {"new_scenes": len(labels), "miou_real": score.real_miou,
             "miou_real_plus_oracle_new": score.score_added(oracle, labels),
             "miou_real_plus_layergan_new": score.score_added(synthetic, labels),
