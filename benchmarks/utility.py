@@ -37,6 +37,10 @@ VARIANTS = {  # name -> (what changes, config overrides)
     "input-skips": ("the full-resolution layers' skips from the input itself, not the half-resolution stem",
                     {"model": {"input_skips": True}}),
     "steps-1000": ("1,000 steps instead of 250 (4x the budget)", {"steps": 1000}),
+    "wide-skips": ("each skip feeds every channel of its layer a map of its own, not one map broadcast to all",
+                   {"model": {"wide_skips": True}}),
+    "wide-input-skips": ("wide skips, the full-resolution ones from the input",
+                         {"model": {"wide_skips": True, "input_skips": True}}),
 }
 COLUMNS = (("mae", "MAE (°C)"), ("spectrum_distance", "spectrum distance"), ("swd", "SWD (x1e3)"),
            ("contrast_error", "contrast error (°C)"), ("miou_synthetic", "mIoU, synthetic"),

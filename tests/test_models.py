@@ -330,3 +330,21 @@ def test_input_skips_feed_the_full_resolution_layers_from_the_input_pixels():
     # the half-resolution stem, upsampled, is constant over 2x2 blocks; the input skip is not
     blocks = lambda m: m.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2).std(-1).max()  # noqa: E731
     assert blocks(maps[False]) < 1e-6 < blocks(maps[True])
+
+
+def test_wide_skips_give_every_channel_of_a_layer_its_own_map_and_learn():
+    from layergan.data.batch import gather_condition
+
+    batch = fake_batch()
+    torch.manual_seed(0)
+    G = get_method("layergan").build(tiny_config("layergan", model={**TINY, "wide_skips": True}), CLASSES).G
+    _, noises = G.encoder(gather_condition(batch, G.input_keys), batch["t"])
+    widths = G.synthesis.layer_channels
+    fed = [(n, c) for n, c in zip(noises, widths) if n is not None]
+    assert fed and all(n.shape[1] == c > 1 for n, c in fed)
+    assert all(n.shape[-1] == r for n, r in zip(noises, G.synthesis.layer_resolutions) if n is not None)
+    finest = noises[-1]
+    assert (finest[:, 0] - finest[:, 1]).abs().max() > 1e-4  # not one map broadcast to all channels
+    G(batch)["thermal"].square().mean().backward()
+    assert G.encoder.noise_convs[-1].weight.grad.abs().sum() > 0
+    assert G.init_kwargs["wide_skips"] is True

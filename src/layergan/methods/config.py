@@ -33,6 +33,7 @@ class ModelConfig:
     noise_skips: int = 8  # encoder-to-noise 1x1 convs (the paper's eight)
     random_noise: bool = False  # StyleGAN2's per-pixel noise in every synthesis layer, beside the skips
     input_skips: bool = False  # full-resolution synthesis layers take their skip from the input, not the half-res stem
+    wide_skips: bool = False  # each skip feeds every channel of its layer a map of its own, not one map to all
     encoder_weights: str = "none"  # none | imagenet (downloads torchvision's ResNet-18 weights)
     ngf: int = 64  # pix2pix / ThermalGAN U-Net width
     ndf: int = 64  # PatchGAN width

@@ -96,7 +96,8 @@ def _style_builder(input_keys, class_layers: bool):
         G = ConditionalStyleGenerator(input_keys, n, cfg.size, m.w_dim, m.channel_base, m.channel_max,
                                       branches=n if class_layers else 1, branch_divisor=m.branch_divisor,
                                       noise_skips=m.noise_skips, random_noise=m.random_noise,
-                                      input_skips=m.input_skips, encoder_weights=m.encoder_weights)
+                                      input_skips=m.input_skips, wide_skips=m.wide_skips,
+                                      encoder_weights=m.encoder_weights)
         if class_layers:  # one critic per class, run as one network of grouped layers
             Ds = nn.ModuleDict({"classes": ClassCritics(n, 2 + condition_channels(PER_CLASS_CONDITION, n), cfg.size,
                                                         m.d_channel_base // m.class_d_divisor,

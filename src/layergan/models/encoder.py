@@ -73,9 +73,13 @@ class StyleEncoder(nn.Module):
                  noise_resolutions: list[int],  # resolution of each synthesis noise input
                  noise_skips: int = 8,  # 1x1 convs feeding the finest layers' noise (the paper uses 8)
                  weights: str = "none",  # "imagenet" downloads torchvision's weights
-                 input_skips: bool = False):  # full-resolution layers take their skip from the input itself
+                 input_skips: bool = False,  # full-resolution layers take their skip from the input itself
+                 noise_channels: list[int] | None = None):  # channels of each layer's skip map; None: 1 each
         """Without `input_skips`, the finest tap is the stem at half resolution, so the full-resolution layers
-        get it upsampled (nearest): object parts reach the output no sharper than 2x2 pixels."""
+        get it upsampled (nearest): object parts reach the output no sharper than 2x2 pixels.
+
+        With `noise_channels` set to the layers' widths, a skip feeds every channel of its layer its own map
+        (as a U-Net's skip does) instead of the one map that StyleGAN2's noise broadcasts to all channels."""
         super().__init__()
         self.resnet = build_resnet18(in_channels, weights)
         self.num_ws, self.coarse, self.middle = num_ws, coarse_ws, middle_ws
@@ -94,12 +98,14 @@ class StyleEncoder(nn.Module):
         self.noise_resolutions = noise_resolutions
         first = max(0, len(noise_resolutions) - noise_skips)
         self.noise_sources: list[str | None] = [None] * first
+        noise_channels = noise_channels or [1] * len(noise_resolutions)
+        assert len(noise_channels) == len(noise_resolutions), (noise_channels, noise_resolutions)
         convs = []
-        for res in noise_resolutions[first:]:
+        for res, out_channels in zip(noise_resolutions[first:], noise_channels[first:]):
             name, channels = ("input", in_channels) if input_skips and res >= resolution else \
                 self._source_for(res, resolution)
             self.noise_sources.append(name)
-            convs.append(nn.Conv2d(channels, 1, 1))
+            convs.append(nn.Conv2d(channels, out_channels, 1))
         self.noise_convs = nn.ModuleList(convs)
 
     @staticmethod

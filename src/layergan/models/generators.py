@@ -48,6 +48,7 @@ class ConditionalStyleGenerator(nn.Module):
                  noise_skips: int = 8,  # encoder-to-noise 1x1 convs
                  random_noise: bool = False,  # StyleGAN2's per-pixel noise in every layer, beside the skips
                  input_skips: bool = False,  # full-resolution layers take their skip from the input (sharp parts)
+                 wide_skips: bool = False,  # each skip feeds every channel of its layer a map of its own
                  encoder_weights: str = "none"):  # "imagenet" to start the ResNet-18 from ImageNet
         super().__init__()
         assert branches in (1, num_classes), "branches must be 1 or the number of classes"
@@ -55,7 +56,7 @@ class ConditionalStyleGenerator(nn.Module):
         self.init_kwargs = dict(input_keys=list(input_keys), num_classes=num_classes, resolution=resolution,
                                 w_dim=w_dim, channel_base=channel_base, channel_max=channel_max, branches=branches,
                                 branch_divisor=branch_divisor, noise_skips=noise_skips, random_noise=random_noise,
-                                input_skips=input_skips, encoder_weights="none")
+                                input_skips=input_skips, wide_skips=wide_skips, encoder_weights="none")
         self.input_keys, self.num_classes, self.resolution = tuple(input_keys), num_classes, resolution
         self.random_noise = random_noise
         self.synthesis = SynthesisNetwork(w_dim, resolution, 1, channel_base, channel_max, branches,
@@ -64,7 +65,8 @@ class ConditionalStyleGenerator(nn.Module):
         middle = min(6, self.synthesis.num_ws - coarse)
         self.encoder = StyleEncoder(condition_channels(self.input_keys, num_classes), 2 * num_classes, resolution,
                                     w_dim, self.synthesis.num_ws, coarse, middle, self.synthesis.layer_resolutions,
-                                    noise_skips, encoder_weights, input_skips)
+                                    noise_skips, encoder_weights, input_skips,
+                                    self.synthesis.layer_channels if wide_skips else None)
         # Skip-fed noise carries signal, not noise: start its strength at 1. At StyleGAN2's 0 the
         # 1x1 convs would receive no gradient until the strength had moved.
         layers = [conv for block in self.synthesis.blocks for conv in block.convs]

@@ -91,6 +91,10 @@ class _Branched(nn.Module):
                                          for _ in range(branches)])
         self.biases = nn.ParameterList([nn.Parameter(torch.zeros(out_channels)) for _ in range(branches)])
 
+    @property
+    def out_channels(self) -> int:
+        return self.biases[0].numel()
+
     def branch_parameters(self, k: int) -> list[nn.Parameter]:
         params = [*self.affines[k].parameters(), self.weights[k], self.biases[k]]
         for name in ("noise_strengths", "random_strengths"):
@@ -238,6 +242,7 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_ws for b in self.blocks)
         self.layer_resolutions = [b.resolution for b in self.blocks for _ in b.convs]
+        self.layer_channels = [conv.out_channels for b in self.blocks for conv in b.convs]
 
     def forward(self, ws: torch.Tensor, noises: list, random_noises: list | None = None) -> torch.Tensor:
         """`noises`: the skip-fed inputs (None for a layer without); `random_noises`: per-pixel Gaussian noise,
