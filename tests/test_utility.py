@@ -65,3 +65,14 @@ def test_evaluate_reports_the_utility_of_each_run(data, tiny_config, tmp_path): 
     assert 0 <= scores["miou_synthetic"] <= 1 and 0 < scores["miou_real"] <= 1
     assert scores["utility_ratio"] == scores["miou_synthetic"] / scores["miou_real"]
     assert "utility (syn/real mIoU)" in (report / "report.md").read_text()
+
+
+def test_segmenter_training_shows_a_labelled_bar_only_when_asked(capsys):
+    from layergan.evaluation.utility import normalisation, train_segmenter
+
+    frames, labels = scenes(4, 0)
+    norm = normalisation(frames, labels)
+    train_segmenter(frames, labels, 3, norm, steps=3, progress="segmenter on real")
+    assert "segmenter on real" in capsys.readouterr().err
+    train_segmenter(frames, labels, 3, norm, steps=3)
+    assert capsys.readouterr().err == ""

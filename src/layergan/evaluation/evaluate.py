@@ -65,13 +65,15 @@ def frames_and_labels(dataset, batch_size: int, device, G=None, encoding=None) -
     return torch.cat(frames), torch.cat(labels)
 
 
-def utility_for(data: str, split: str, size: int, batch_size: int, device, cache: dict, steps: int) -> UtilityScore:
+def utility_for(data: str, split: str, size: int, batch_size: int, device, cache: dict, steps: int,
+                progress: bool = False) -> UtilityScore:
     """The real-data side of the utility score at `size`, trained once per evaluate call."""
     if size not in cache:
         train = PreparedDataset(data, "train", size, RESIDUAL, augment=False)
         test = PreparedDataset(data, split, size, RESIDUAL, augment=False)
         cache[size] = UtilityScore(*frames_and_labels(train, batch_size, device),
-                                   *frames_and_labels(test, batch_size, device), len(train.classes), steps)
+                                   *frames_and_labels(test, batch_size, device), len(train.classes), steps,
+                                   progress)
     return cache[size]
 
 
@@ -109,7 +111,7 @@ def evaluate(runs: list[str], data: str, out: str, split: str = "test", fid_weig
         result.update(method=loaded.method, run=str(run), checkpoint=str(loaded.folder),
                       step=loaded.state["step"], size=loaded.size, images=len(dataset))
         if utility:
-            score = utility_for(data, split, loaded.size, batch_size, device, utility_cache, utility)
+            score = utility_for(data, split, loaded.size, batch_size, device, utility_cache, utility, progress)
             train = PreparedDataset(data, "train", loaded.size, loaded.encoding, augment=False)
             result.update(score.score(frames_and_labels(train, batch_size, device, loaded.G, loaded.encoding)[0]))
         if inception is not None:

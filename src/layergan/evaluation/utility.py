@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm import tqdm
 
 STEPS = 300  # a few minutes per training on 2 CPU cores at 64 px
 BATCH = 16
@@ -56,8 +57,9 @@ def labels_of(masks: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 
 def train_segmenter(frames: torch.Tensor, labels: torch.Tensor, num_classes: int, norm: tuple[float, float],
-                    steps: int = STEPS, seed: int = SEED) -> Segmenter:
-    """frames (N, 1, H, W) in °C (or units), labels (N, H, W). Deterministic for a given seed and data."""
+                    steps: int = STEPS, seed: int = SEED, progress: str | None = None) -> Segmenter:
+    """frames (N, 1, H, W) in °C (or units), labels (N, H, W). Deterministic for a given seed and data.
+    `progress`: a bar with this label (a CPU evaluate otherwise sits silent for the segmenters' minutes)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = Segmenter(num_classes)
@@ -65,7 +67,7 @@ def train_segmenter(frames: torch.Tensor, labels: torch.Tensor, num_classes: int
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     inputs = (frames.float() - norm[0]) / norm[1]
     model.train()
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=progress, disable=progress is None, leave=False):
         pick = torch.randint(len(inputs), (min(BATCH, len(inputs)),), generator=generator)
         x, y = inputs[pick], labels[pick]
         flip = torch.rand(len(pick), generator=generator) < 0.5  # the one augmentation: left-right
@@ -106,14 +108,15 @@ class UtilityScore:
     """Real-only mIoU is trained once and shared by every run scored against the same data."""
 
     def __init__(self, real_train: torch.Tensor, train_labels: torch.Tensor, real_test: torch.Tensor,
-                 test_labels: torch.Tensor, num_classes: int, steps: int = STEPS):
+                 test_labels: torch.Tensor, num_classes: int, steps: int = STEPS, progress: bool = False):
         self.train_labels, self.test, self.test_labels = train_labels, real_test, test_labels
-        self.real_train, self.num_classes, self.steps = real_train, num_classes, steps
+        self.real_train, self.num_classes, self.steps, self.progress = real_train, num_classes, steps, progress
         self.norm = normalisation(real_train, train_labels)
-        self.real_miou = self._score(real_train, train_labels)
+        self.real_miou = self._score(real_train, train_labels, "segmenter on real")
 
-    def _score(self, frames, labels) -> float:
-        model = train_segmenter(frames, labels, self.num_classes, self.norm, self.steps)
+    def _score(self, frames, labels, label: str = "segmenter") -> float:
+        model = train_segmenter(frames, labels, self.num_classes, self.norm, self.steps,
+                                progress=label if self.progress else None)
         return mean_iou(model, self.test, self.test_labels, self.num_classes, self.norm)
 
     def score_frames(self, frames: torch.Tensor, labels: torch.Tensor) -> float:
@@ -126,9 +129,9 @@ class UtilityScore:
 
     def score(self, synthetic_train: torch.Tensor) -> dict:
         """`synthetic_train`: the run's frames for the same training scenes, in the same order."""
-        synthetic = self._score(synthetic_train, self.train_labels)
+        synthetic = self._score(synthetic_train, self.train_labels, "segmenter on synthetic")
         both = self._score(torch.cat([self.real_train, synthetic_train]),
-                           torch.cat([self.train_labels, self.train_labels]))
+                           torch.cat([self.train_labels, self.train_labels]), "segmenter on real + synthetic")
         return {"miou_real": self.real_miou, "miou_synthetic": synthetic, "miou_real_plus_synthetic": both,
                 "utility_ratio": synthetic / self.real_miou if self.real_miou > 0 else None,
                 "utility_steps": self.steps}
