@@ -29,16 +29,24 @@ class ResidualBlock(nn.Module):
         return (self.skip(x) + y) / math.sqrt(2.0)
 
 
-def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
-    """Append one channel: the std over groups of samples, averaged over features and pixels."""
-    n, c, h, w = x.shape
+def stddev_channel(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """(N, ..., C, H, W) -> (N, ..., 1, H, W): the std over groups of samples, averaged over C, H and W.
+
+    Leading dims after N (the class critics' K) are kept apart: each gets its own statistic.
+    """
+    n, (h, w) = x.shape[0], x.shape[-2:]
     g = min(group_size, n)
     while n % g:
         g -= 1
-    y = x.float().reshape(g, n // g, c, h, w)
+    y = x.float().reshape(g, n // g, *x.shape[1:])
     y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()
-    y = y.mean(dim=[1, 2, 3]).reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
-    return torch.cat([x, y.to(x.dtype)], dim=1)
+    y = y.mean(dim=[-3, -2, -1], keepdim=True).repeat(g, *[1] * (x.ndim - 1))
+    return y.expand(*y.shape[:-2], h, w).to(x.dtype)
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append one channel: the std over groups of samples, averaged over features and pixels."""
+    return torch.cat([x, stddev_channel(x, group_size)], dim=1)
 
 
 class ResidualDiscriminator(nn.Module):
@@ -173,18 +181,8 @@ class ClassCritics(nn.Module):
         n, k = x.shape[0], self.groups
         x = self.blocks(lrelu(self.from_image(x)))
         c, h, w = x.shape[1] // k, x.shape[2], x.shape[3]
-        x = torch.cat([x.reshape(n, k, c, h, w), self._stddev(x.reshape(n, k, c, h, w))], dim=2)
+        x = x.reshape(n, k, c, h, w)
+        x = torch.cat([x, stddev_channel(x, self.mbstd_group)], dim=2)
         x = lrelu(self.conv(x.reshape(n, k * (c + 1), h, w)))
         x = lrelu(self.fc(x.reshape(n, k, -1)))
         return self.out(x).squeeze(2)
-
-    def _stddev(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, K, C, H, W) -> (N, K, 1, H, W): minibatch_stddev's statistic, computed for each class apart."""
-        n, k, c, h, w = x.shape
-        g = min(self.mbstd_group, n)
-        while n % g:
-            g -= 1
-        y = x.float().reshape(g, n // g, k, c, h, w)
-        y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()  # (n // g, K, C, H, W)
-        y = y.mean(dim=[2, 3, 4]).reshape(-1, k, 1, 1, 1).repeat(g, 1, 1, h, w)
-        return y.to(x.dtype)
