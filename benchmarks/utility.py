@@ -178,6 +178,46 @@ def added_scenes(root: Path, data: Path, settings, score) -> dict:
             "miou_oracle_new_alone": score.score_frames(oracle, labels)}
 
 
+def skip_usage(run: Path, data: Path, split: str = "test") -> dict:
+    """Issue #18's question "are the feature-to-noise skips used, or have they collapsed to 0?", for one trained
+    run: each fed layer's learned strengths, and the test MAE and spectrum distance with that skip zeroed."""
+    from layergan.data.dataset import PreparedDataset, load_meta
+    from layergan.evaluation.evaluate import batches, default_window
+    from layergan.evaluation.suite import EvaluationMetrics
+    from layergan.models.pretrained import load_generator, predict_celsius
+
+    loaded = load_generator(str(run))
+    G, encoder = loaded.G, loaded.G.encoder
+    dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
+    window = default_window(load_meta(data))
+    layers = [conv for block in G.synthesis.blocks for conv in block.convs]
+    fed = [i for i, source in enumerate(encoder.noise_sources) if source is not None]
+
+    def measure(zeroed: set[int]) -> dict:
+        def drop(_module, _inputs, output):
+            ws, noises = output
+            return ws, [torch.zeros_like(n) if i in zeroed and n is not None else n for i, n in enumerate(noises)]
+
+        hook = encoder.register_forward_hook(drop)
+        try:
+            metrics = EvaluationMetrics(dataset.classes.names, window)
+            for b in batches(dataset, 8):
+                metrics.update(predict_celsius(G, b, loaded.encoding), b)
+        finally:
+            hook.remove()
+        result = metrics.result()
+        return {"mae": round(result["mae"], 3), "spectrum_distance": round(result["spectrum_distance"], 3)}
+
+    rows = [{"layer": "none zeroed", **measure(set())}]
+    for i in fed:
+        strengths = [round(float(p), 3) for p in layers[i].noise_strengths]
+        rows.append({"layer": f"{i} ({G.synthesis.layer_resolutions[i]} px, from {encoder.noise_sources[i]})",
+                     "strength": strengths[0] if len(strengths) == 1 else
+                     f"{min(strengths)}..{max(strengths)} over {len(strengths)} branches", **measure({i})})
+    rows.append({"layer": "all zeroed", **measure(set(fed))})
+    return {"run": str(run), "step": loaded.state["step"], "rows": rows}
+
+
 def _matching(by_run: dict, out: Path) -> dict:
     """evaluate's entry for run folder `out`."""
     if out.resolve() not in by_run:
@@ -228,8 +268,16 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, help="a prepared dataset from make_dataset (shared by parallel runs)")
     parser.add_argument("--no-table", action="store_true", help="keep the results, write no table (parallel runs)")
     parser.add_argument("--assemble", choices=("cpu", "cuda"), help="only write the table of the results kept there")
+    parser.add_argument("--skip-usage", type=Path, metavar="RUN",
+                        help="only measure the skips of this trained run on --data (kept in skip-usage.json)")
     args = parser.parse_args()
-    if args.assemble:
+    if args.skip_usage:
+        if not args.data:
+            raise SystemExit("--skip-usage needs --data, the prepared dataset the run was trained on")
+        usage = skip_usage(args.skip_usage, args.data)
+        _save(variant_folder(args.profile) / "skip-usage.json", usage)
+        print(json.dumps(usage["rows"], indent=2))
+    elif args.assemble:
         print(json.dumps(assemble(args.profile, args.assemble == "cuda")["variants"], indent=2))
     else:
         result = run(args.profile, tuple(args.seeds), tuple(args.variants), args.utility_steps, args.data,
