@@ -43,6 +43,8 @@ VARIANTS = {  # name -> (what changes, config overrides)
                          {"model": {"wide_skips": True, "input_skips": True}}),
     "lr-2x": ("learning rates 0.002 instead of 0.001 (G and D): more learning in the same 250 steps",
               {"optim": {"lr_g": 0.002, "lr_d": 0.002}}),
+    "critics-2x": ("per-class critics twice as wide (class_d_divisor 2 instead of 4)",
+                   {"model": {"class_d_divisor": 2}}),
 }
 COLUMNS = (("mae", "MAE (°C)"), ("spectrum_distance", "spectrum distance"), ("swd", "SWD (x1e3)"),
            ("contrast_error", "contrast error (°C)"), ("miou_synthetic", "mIoU, synthetic"),
