@@ -210,13 +210,13 @@ def skip_usage(run: Path, data: Path, split: str = "test") -> dict:
         result = metrics.result()
         return {"mae": round(result["mae"], 3), "spectrum_distance": round(result["spectrum_distance"], 3)}
 
-    rows = [{"layer": "none zeroed", **measure(set())}]
+    rows = [{"layer": "none zeroed", "strength": "", **measure(set())}]
     for i in fed:
         strengths = [round(float(p), 3) for p in layers[i].noise_strengths]
         rows.append({"layer": f"{i} ({G.synthesis.layer_resolutions[i]} px, from {encoder.noise_sources[i]})",
                      "strength": strengths[0] if len(strengths) == 1 else
                      f"{min(strengths)}..{max(strengths)} over {len(strengths)} branches", **measure({i})})
-    rows.append({"layer": "all zeroed", **measure(set(fed))})
+    rows.append({"layer": "all zeroed", "strength": "", **measure(set(fed))})
     return {"run": str(run), "step": loaded.state["step"], "rows": rows}
 
 
@@ -253,6 +253,9 @@ def assemble(profile: str = PROFILE, cuda: bool | None = None) -> dict:
         kept = json.loads(added.read_text())
         result["added_scenes"] = [{"segmenter trained on": label, "mIoU on the real test frames": round(kept[key], 3)}
                                   for key, label in ADDED_ROWS]
+    usage = folder / "skip-usage.json"
+    if usage.exists():
+        result["skip_usage"] = json.loads(usage.read_text())["rows"]
     # the machine that trained the variants, not the one assembling their table
     save_result(folder.name.replace("utility-variants", "utility"), result, machine_info=hosts[0] if hosts else None)
     return result
