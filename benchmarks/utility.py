@@ -192,7 +192,7 @@ def skip_usage(run: Path, data: Path, split: str = "test") -> dict:
     G, encoder = loaded.G, loaded.G.encoder
     dataset = PreparedDataset(data, split, loaded.size, loaded.encoding, augment=False)
     window = default_window(load_meta(data))
-    layers = [conv for block in G.synthesis.blocks for conv in block.convs]
+    layers = G.synthesis.layers()
     fed = [i for i, source in enumerate(encoder.noise_sources) if source is not None]
 
     def measure(zeroed: set[int]) -> dict:

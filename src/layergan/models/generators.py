@@ -69,7 +69,7 @@ class ConditionalStyleGenerator(nn.Module):
                                     self.synthesis.layer_channels if wide_skips else None)
         # Skip-fed noise carries signal, not noise: start its strength at 1. At StyleGAN2's 0 the
         # 1x1 convs would receive no gradient until the strength had moved.
-        layers = [conv for block in self.synthesis.blocks for conv in block.convs]
+        layers = self.synthesis.layers()
         with torch.no_grad():
             for layer, source in zip(layers, self.encoder.noise_sources):
                 if source is not None:

@@ -242,7 +242,11 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_ws for b in self.blocks)
         self.layer_resolutions = [b.resolution for b in self.blocks for _ in b.convs]
-        self.layer_channels = [conv.out_channels for b in self.blocks for conv in b.convs]
+        self.layer_channels = [conv.out_channels for conv in self.layers()]
+
+    def layers(self) -> list[SynthesisLayer]:
+        """Every synthesis layer, coarsest first, in the order of `noises` and `layer_resolutions`."""
+        return [conv for block in self.blocks for conv in block.convs]
 
     def forward(self, ws: torch.Tensor, noises: list, random_noises: list | None = None) -> torch.Tensor:
         """`noises`: the skip-fed inputs (None for a layer without); `random_noises`: per-pixel Gaussian noise,
