@@ -86,6 +86,13 @@ def _without_stdout(value):
     return value
 
 
+def evaluate_runs(data: Path, report: Path, runs, *options: str) -> list[dict]:
+    """`layergan evaluate` without FID of run (or checkpoint) folders into `report`: its entry for each run."""
+    run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet", *options,
+                  *[arg for run in runs for arg in ("--runs", str(run))]])
+    return list(json.loads((report / "metrics.json").read_text())["runs"].values())
+
+
 def save_result(name: str, result: dict, machine_info: dict | None = None) -> Path:
     """benchmarks/results/<name>.json with the machine (this one unless given) and date; commands' stdout is left out."""
     result = _without_stdout(result)

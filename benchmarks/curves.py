@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, run_measured, save_result
+from benchmarks.common import RESULTS, evaluate_runs, save_result
 from benchmarks.quality import PROFILE, SEED, make_dataset, train
 from layergan.pipeline import PROFILES
 
@@ -57,11 +57,9 @@ def run(steps: int = 1000, every: int = 250, profile: str = PROFILE) -> dict:
                                   keep_checkpoints=steps // every + 1)
                 checkpoints = sorted(out.glob("ckpt-*"))
                 report = root / f"report-{method}"
-                run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid",
-                              "--quiet", *[arg for c in checkpoints for arg in ("--runs", str(c))]])
-                table = json.loads((report / "metrics.json").read_text())["runs"]
+                table = evaluate_runs(data, report, checkpoints)
                 points = [{"step": r["step"], **{k: round(r[k], 3) for k, _ in METRICS if r.get(k) is not None}}
-                          for r in sorted(table.values(), key=lambda r: r["step"])]
+                          for r in sorted(table, key=lambda r: r["step"])]
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{method}.json").write_text(json.dumps({"method": method, "steps": steps, "every": every,
                                                                    "points": points, "date": time.strftime(

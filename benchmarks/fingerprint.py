@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import run_measured, save_result
+from benchmarks.common import evaluate_runs, run_measured, save_result
 
 METHODS = ("pix2pix", "thermalgan", "seg2thermal", "layergan-reduced", "layergan")
 CPU_PROFILE = Path(__file__).parent.parent / "src" / "layergan" / "configs" / "cpu-64.yaml"
@@ -38,11 +38,9 @@ def run() -> dict:
                           "--size", "32", "--batch", "2", "--steps", str(STEPS), "--workers", "0", "--quiet"])
             state = json.loads(sorted(out.glob("ckpt-*"))[-1].joinpath("state.json").read_text())
             metrics[method] = state["metrics"]
-            runs += ["--runs", str(out)]
-        report = root / "report"
-        run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet", *runs])
+            runs.append(out)
         evaluation = {r["method"]: {k: r[k] for k in ("mae", "rmse", "object_mean_error", "ssim", "psnr")}
-                      for r in json.loads((report / "metrics.json").read_text())["runs"].values()}
+                      for r in evaluate_runs(data, root / "report", runs)}
     result = {"steps": STEPS, "training": metrics, "evaluation": evaluation}
     save_result("fingerprint", result)
     return result

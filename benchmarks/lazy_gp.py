@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import RESULTS, run_measured, save_result
+from benchmarks.common import RESULTS, evaluate_runs, run_measured, save_result
 from benchmarks.quality import PROFILE, SEED, _final_metrics, _train_speed, make_dataset
 from layergan.methods.config import LossConfig, merge
 from layergan.pipeline import PROFILES, run_config
@@ -34,10 +34,7 @@ def run(profile: str = PROFILE) -> dict:
         (root / "lazy.yaml").write_text(config.to_yaml())
         measured = run_measured(["layergan", "train", "--config", str(root / "lazy.yaml"), "--quiet"])
         metrics = _final_metrics(out)
-        report = root / "report"
-        run_measured(["layergan", "evaluate", "--runs", str(out), "--data", str(data), "--out", str(report),
-                      "--no-fid", "--quiet"])
-        (evaluation,) = json.loads((report / "metrics.json").read_text())["runs"].values()
+        (evaluation,) = evaluate_runs(data, root / "report", [out])
         losses = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         speed = _train_speed(out)
     curve = {k.removeprefix("held_out_mae_"): round(v, 2) for k, v in metrics.items() if k.startswith("held_out")}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, machine, run_measured, save_result
+from benchmarks.common import RESULTS, evaluate_runs, machine, run_measured, save_result
 from layergan.evaluation.objects import BIN_NAMES, CONTRAST_CLASSES
 from layergan.io import markdown_table
 from layergan.methods.config import merge
@@ -111,12 +111,9 @@ def run(profile: str = PROFILE, methods: tuple[str, ...] = tuple(METHODS), keep:
                              "held_out_mae_final": round(metrics["held_out_mae_final"], 2)})
                 runs.append(str(out))
             report = root / f"report-{seed}"
-            run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid", "--quiet",
-                          "--utility", "--utility-steps", str(utility_steps),
-                          *[arg for r in runs for arg in ("--runs", r)]])
-            evaluated = json.loads((report / "metrics.json").read_text())["runs"]
+            evaluated = evaluate_runs(data, report, runs, "--utility", "--utility-steps", str(utility_steps))
             _save(folder / f"seed-{seed}.json", {"seed": seed, "utility_steps": utility_steps, "training": rows,
-                                                  "evaluate": list(evaluated.values())})
+                                                  "evaluate": evaluated})
         if todo and "layergan" in methods:  # translate speed, with this invocation's first layergan run
             translate = run_measured(["layergan", "translate", "--checkpoint", str(root / f"seed-{todo[0]}" / "runs"
                                                                                   / "layergan"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, run_measured, save_result
+from benchmarks.common import RESULTS, evaluate_runs, save_result
 from benchmarks.quality import (PROFILE, SEEDS, _evaluation_row, _over_seeds, _save, _summary, make_dataset,
                                 oracle_batches, seed_folder, train)
 from layergan.evaluation.evaluate import utility_for
@@ -107,11 +107,9 @@ def run(profile: str = PROFILE, seeds: tuple[int, ...] = SEEDS, variants: tuple[
                 if not runs:
                     continue
                 report = root / f"report-{seed}"
-                run_measured(["layergan", "evaluate", "--data", str(data), "--out", str(report), "--no-fid",
-                              "--quiet", "--utility", "--utility-steps", str(utility_steps),
-                              *[arg for out, _ in runs.values() for arg in ("--runs", str(out))]])
-                evaluated = json.loads((report / "metrics.json").read_text())["runs"]
-                by_run = {Path(r["run"]).resolve(): r for r in evaluated.values()}
+                evaluated = evaluate_runs(data, report, [out for out, _ in runs.values()], "--utility",
+                                          "--utility-steps", str(utility_steps))
+                by_run = {Path(r["run"]).resolve(): r for r in evaluated}
                 if len(by_run) != len(runs):
                     raise SystemExit(f"evaluate reported {len(by_run)} runs for the {len(runs)} variants")
                 for name, (out, seconds) in runs.items():
